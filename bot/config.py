@@ -1,0 +1,92 @@
+"""One typed settings object, read from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_database_url() -> str:
+    """A SQLite file in the user's data directory (XDG), created on first use."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{base / 'devopsbot' / 'devopsbot.db'}"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable to fix."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the bot. Environment names are the field names, upper-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    devopsbot_database_url: str = Field(default_factory=default_database_url)
+    devopsbot_allow_private_urls: bool = False
+    devopsbot_sample_data: bool = True
+
+    devopsbot_http_timeout: float = Field(default=10.0, gt=0, le=300)
+    devopsbot_max_feed_bytes: int = Field(default=5_000_000, gt=0)
+    devopsbot_poll_interval: int = Field(default=900, ge=60, le=7 * 86400)
+    devopsbot_poll_workers: int = Field(default=8, ge=1, le=64)
+    devopsbot_port: int = Field(default=3000, ge=1, le=65535)
+    devopsbot_admins: str = ""
+    devopsbot_log_level: str = "INFO"
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_has_scheme(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("devopsbot_database_url")
+    @classmethod
+    def _database_url_known(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        if value.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship; plain postgresql:// would pick psycopg2.
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("devopsbot_log_level")
+    @classmethod
+    def _log_level_known(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return upper
+
+    @cached_property
+    def admins(self) -> frozenset[str]:
+        """Slack user ids allowed to manage feeds; empty means everyone."""
+        return frozenset(a.strip() for a in self.devopsbot_admins.split(",") if a.strip())
+
+
+def _is_secret(name: str) -> bool:
+    return "TOKEN" in name or "SECRET" in name
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning a validation error into one readable line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+            shown = "" if _is_secret(name) else f" (got {err.get('input')!r})"
+            lines.append(f"{name}: {err['msg']}{shown}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,167 @@
+"""Intent-named store functions. The store decides what is new; callers own the session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from bot.db.models import Article, Chunk, Feed, Source, utcnow
+from bot.feeds.parse import ParsedEntry, ParsedFeed
+from bot.knowledge.articles import article_chunks, html_to_text
+from bot.knowledge.chunk import ChunkDraft
+from bot.knowledge.index import IndexedChunk
+
+
+@dataclass(frozen=True)
+class StoredEntries:
+    """What storing a feed document changed: articles first seen now, and edited ones."""
+
+    new: list[Article]
+    edited: list[Article]
+
+
+def get_or_create_source(session: Session, kind: str, key: str, title: str) -> Source:
+    """The source with this key, created when missing."""
+    source = session.scalar(select(Source).where(Source.key == key))
+    if source is None:
+        source = Source(kind=kind, key=key, title=title, revision=1)
+        session.add(source)
+        session.flush()
+    elif title and source.title != title:
+        source.title = title
+    return source
+
+
+def bump_revision(session: Session, source: Source) -> None:
+    """Tell every index that this source's chunks changed."""
+    session.execute(
+        update(Source)
+        .where(Source.id == source.id)
+        .values(revision=Source.revision + 1, updated_at=utcnow())
+    )
+    session.refresh(source, ["revision"])
+
+
+def _add_chunks(
+    session: Session, source: Source, drafts: Sequence[ChunkDraft], article_id: int | None = None
+) -> None:
+    session.add_all(
+        Chunk(
+            source_id=source.id,
+            article_id=article_id,
+            kind=d.kind,
+            title=d.title[:1024],
+            section=d.section[:1024],
+            text=d.text,
+            url=d.url,
+            position=i,
+            line_start=d.line_start,
+            line_end=d.line_end,
+        )
+        for i, d in enumerate(drafts)
+    )
+
+
+def replace_note_chunks(
+    session: Session, key: str, title: str, drafts: Sequence[ChunkDraft]
+) -> Source:
+    """Make `drafts` the only chunks of the notes source `key` (inside the caller's transaction)."""
+    source = get_or_create_source(session, "notes", key, title)
+    session.execute(delete(Chunk).where(Chunk.source_id == source.id))
+    _add_chunks(session, source, drafts)
+    bump_revision(session, source)
+    return source
+
+
+def _entry_text(entry: ParsedEntry) -> str:
+    return html_to_text(entry.content_html) or html_to_text(entry.summary_html)
+
+
+def store_feed_entries(session: Session, source: Source, parsed: ParsedFeed) -> StoredEntries:
+    """Insert unseen entries with their chunks; update edited ones in place (not new)."""
+    keys = [e.key for e in parsed.entries]
+    existing = {
+        a.entry_key: a
+        for a in session.scalars(
+            select(Article).where(Article.source_id == source.id, Article.entry_key.in_(keys))
+        )
+    }
+    new: list[Article] = []
+    edited: list[Article] = []
+    seen: set[str] = set()
+    for entry in parsed.entries:
+        if entry.key in seen:
+            continue
+        seen.add(entry.key)
+        article = existing.get(entry.key)
+        if article is not None and article.content_hash == entry.content_hash:
+            continue
+        if article is None:
+            article = Article(source_id=source.id, entry_key=entry.key)
+            session.add(article)
+            new.append(article)
+        else:
+            session.execute(delete(Chunk).where(Chunk.article_id == article.id))
+            edited.append(article)
+        article.url = entry.url
+        article.title = entry.title[:1024]
+        article.author = (entry.author or "")[:512] or None
+        article.published_at = entry.published_at
+        article.updated_at = entry.updated_at
+        article.summary = html_to_text(entry.summary_html)
+        article.text = _entry_text(entry)
+        article.tags = ", ".join(entry.tags)
+        article.content_hash = entry.content_hash
+        session.flush()
+        drafts = article_chunks(
+            entry.title, entry.content_html, entry.url, entry.summary_html, article.tags
+        )
+        _add_chunks(session, source, drafts, article.id)
+    if new or edited:
+        bump_revision(session, source)
+    return StoredEntries(new, edited)
+
+
+def source_revisions(session: Session) -> dict[int, int]:
+    """Source id → revision, the cheap check an index runs before answering."""
+    return {sid: rev for sid, rev in session.execute(select(Source.id, Source.revision))}
+
+
+def indexed_chunks(session: Session, source_id: int) -> list[IndexedChunk]:
+    """A source's chunks in the shape the index keeps, with the source's display name."""
+    source = session.get(Source, source_id)
+    if source is None:
+        return []
+    name = source.title or source.key
+    rows = session.scalars(
+        select(Chunk).where(Chunk.source_id == source_id).order_by(Chunk.position, Chunk.id)
+    )
+    return [
+        IndexedChunk(
+            id=c.id,
+            source_id=c.source_id,
+            kind=c.kind,
+            title=c.title,
+            section=c.section,
+            text=c.text,
+            url=c.url,
+            source_name=name,
+            article_id=c.article_id,
+            line_start=c.line_start,
+            line_end=c.line_end,
+        )
+        for c in rows
+    ]
+
+
+def count_sources(session: Session) -> int:
+    """How many knowledge sources the store holds."""
+    return session.scalar(select(func.count()).select_from(Source)) or 0
+
+
+def feed_by_url(session: Session, url: str) -> Feed | None:
+    """The polled feed with this URL, if subscribed."""
+    return session.scalar(select(Feed).where(Feed.url == url))

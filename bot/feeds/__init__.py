@@ -1,0 +1,1 @@
+"""Feed pipeline stages: fetch (HTTP only), parse (pure) and refresh (the orchestrator)."""

@@ -1,0 +1,1 @@
+"""Knowledge: chunking notes and articles, analysing text, ranking chunks for a question."""

@@ -1,0 +1,286 @@
+"""Text analysis shared by indexing and querying: tokens, stems, stop words, synonyms."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import snowballstemmer
+
+# Words carry dots, dashes and underscores inside (`kubectl`, `m5a`, `systemd-nspawn`,
+# `proxy_pass`); we split those into parts as well so both forms match.
+_WORD = re.compile(r"[a-z0-9]+(?:[._\-'][a-z0-9]+)*")
+_PARTS = re.compile(r"[a-z0-9]+")
+
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "aren't",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "can't",
+        "cannot",
+        "could",
+        "couldn't",
+        "did",
+        "didn't",
+        "do",
+        "does",
+        "doesn't",
+        "doing",
+        "don't",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "get",
+        "gets",
+        "getting",
+        "had",
+        "hadn't",
+        "has",
+        "hasn't",
+        "have",
+        "haven't",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "i'd",
+        "i'm",
+        "i've",
+        "if",
+        "in",
+        "into",
+        "is",
+        "isn't",
+        "it",
+        "it's",
+        "its",
+        "itself",
+        "just",
+        "let's",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "need",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "ought",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "please",
+        "same",
+        "shall",
+        "she",
+        "should",
+        "shouldn't",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "that's",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "there's",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "use",
+        "using",
+        "very",
+        "via",
+        "vs",
+        "versus",
+        "was",
+        "wasn't",
+        "we",
+        "were",
+        "weren't",
+        "what",
+        "what's",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "won't",
+        "would",
+        "wouldn't",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "thing",
+        "things",
+        "way",
+        "ways",
+        "want",
+        "wanted",
+        "tell",
+        "show",
+        "know",
+        "explain",
+        "help",
+        "make",
+        "hi",
+        "hello",
+        "hey",
+        "thanks",
+        "thank",
+        "devops",
+        "difference",
+        "between",
+    ]
+)
+
+# DevOps shorthand and near-synonyms. Expansions are added to a query with a lower weight,
+# so an exact word always beats its synonym.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "k8s": ("kubernetes",),
+    "kube": ("kubernetes",),
+    "kubernetes": ("k8s",),
+    "tail": ("follow", "tailer", "log"),
+    "follow": ("tail",),
+    "logs": ("log", "tail"),
+    "pg": ("postgresql", "postgres"),
+    "postgres": ("postgresql",),
+    "tf": ("terraform",),
+    "gh": ("github",),
+    "gha": ("github", "actions"),
+    "ci": ("pipeline",),
+    "cd": ("deploy", "deployment"),
+    "deploy": ("deployment", "rollout"),
+    "price": ("cost", "pricing", "cheaper"),
+    "cost": ("price", "pricing", "cheaper"),
+    "cheap": ("cheaper", "price", "cost"),
+    "container": ("docker",),
+    "docker": ("container",),
+    "shell": ("bash", "exec"),
+    "ssh": ("shell",),
+    "remove": ("delete",),
+    "delete": ("remove",),
+    "secret": ("secrets",),
+    "config": ("configuration", "configmap"),
+    "db": ("database",),
+    "database": ("db",),
+    "repo": ("repository",),
+    "auth": ("authentication", "login"),
+    "login": ("sign", "auth"),
+    "signin": ("login", "sign"),
+    "js": ("javascript", "node"),
+    "node": ("nodes",),
+    "vm": ("virtual", "machine"),
+    "latest": ("always",),
+    "restart": ("rollout",),
+    "lambda": ("serverless",),
+    "serverless": ("lambda", "fargate"),
+    "monitor": ("monitoring", "observability"),
+    "metrics": ("monitoring", "prometheus"),
+    "tracing": ("observability", "span"),
+}
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> snowballstemmer.stemmer:
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """Porter2 stem of one lower-case word; cached, since vocabularies repeat."""
+    if not word.isalpha() or len(word) <= 3:
+        return word
+    return _stemmer().stemWord(word)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of `text`, compound words followed by their parts."""
+    out: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        word = word.replace("'", "")
+        out.append(word)
+        if not word.isalnum():
+            parts = _PARTS.findall(word)
+            if len(parts) > 1:
+                out.extend(parts)
+    return out
+
+
+def terms(text: str) -> list[str]:
+    """Index terms: stemmed words without stop words (for documents)."""
+    return [stem(w) for w in words(text) if w not in STOP_WORDS]
+
+
+def content_words(text: str) -> list[str]:
+    """The words of a question that carry meaning, in order, without duplicates."""
+    seen: dict[str, None] = {}
+    for w in words(text):
+        if w not in STOP_WORDS and w not in seen:
+            seen[w] = None
+    return list(seen)

@@ -1,0 +1,150 @@
+"""Turn article HTML into readable text and into chunks: the title plus one chunk a section."""
+
+from __future__ import annotations
+
+import re
+
+from bs4 import BeautifulSoup, NavigableString, Tag
+
+from bot.knowledge.chunk import ChunkDraft
+
+_BLOCKS = {"p", "li", "pre", "blockquote", "dd", "dt", "td", "th", "figcaption", "tr"}
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_DROP = {"script", "style", "noscript", "iframe", "svg", "form", "button"}
+_SPACES = re.compile(r"\s+")
+_MAX_CHUNK_CHARS = 1500
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _clean(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def html_blocks(html: str) -> list[tuple[str, str]]:
+    """Readable blocks of an HTML fragment in order, as (kind, text); kind is 'h' or 'p'."""
+    if not html or not html.strip():
+        return []
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup.find_all(_DROP):
+        tag.decompose()
+    blocks: list[tuple[str, str]] = []
+    loose: list[str] = []
+
+    def flush_loose() -> None:
+        text = _clean(" ".join(loose))
+        if text:
+            blocks.append(("p", text))
+        loose.clear()
+
+    def walk(node: Tag) -> None:
+        for child in node.children:
+            if isinstance(child, NavigableString):
+                if child.strip():
+                    loose.append(str(child))
+                continue
+            if not isinstance(child, Tag):
+                continue
+            if child.name in _HEADINGS:
+                flush_loose()
+                text = _clean(child.get_text(" "))
+                if text:
+                    blocks.append(("h", text))
+            elif child.name == "pre":
+                flush_loose()
+                text = child.get_text().strip("\n")
+                if text.strip():
+                    blocks.append(("p", text))
+            elif child.name in _BLOCKS and not child.find(_BLOCKS | _HEADINGS):
+                flush_loose()
+                text = _clean(child.get_text(" "))
+                if text:
+                    blocks.append(("p", text))
+            elif child.name == "br":
+                loose.append(" ")
+            else:
+                if child.name in {"div", "section", "article", "ul", "ol", "table", "figure"}:
+                    flush_loose()
+                walk(child)
+        return None
+
+    walk(soup)
+    flush_loose()
+    return blocks
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML fragment, one paragraph per line pair; safe on plain text too."""
+    return "\n\n".join(text for _, text in html_blocks(html))
+
+
+def excerpt(text: str, limit: int = 300) -> str:
+    """The first `limit` characters of text, cut at a word boundary with an ellipsis."""
+    flat = _clean(text.replace("\n", " "))
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:-")
+    return cut + "…"
+
+
+def article_chunks(
+    title: str, html: str, url: str | None, summary: str = "", tags: str = ""
+) -> list[ChunkDraft]:
+    """One lead chunk (title, tags and summary) then one chunk per section, long ones split."""
+    blocks = html_blocks(html) or html_blocks(summary)
+    lead_text = excerpt(html_to_text(summary) or " ".join(t for _, t in blocks[:3]), 600)
+    chunks = [
+        ChunkDraft(
+            kind="article",
+            title=title,
+            section=tags,
+            text=lead_text or title,
+            url=url,
+        )
+    ]
+    section = ""
+    buf: list[str] = []
+
+    def flush() -> None:
+        if buf:
+            chunks.append(
+                ChunkDraft(
+                    kind="article", title=title, section=section, text="\n\n".join(buf), url=url
+                )
+            )
+            buf.clear()
+
+    size = 0
+    for kind, block in blocks:
+        if kind == "h":
+            flush()
+            section, size = block, 0
+            continue
+        for text in _pieces(block):
+            if size + len(text) > _MAX_CHUNK_CHARS and buf:
+                flush()
+                size = 0
+            buf.append(text)
+            size += len(text)
+    flush()
+    return chunks
+
+
+def _pieces(text: str) -> list[str]:
+    """Split an over-long block at sentence ends so no chunk dwarfs the others."""
+    if len(text) <= _MAX_CHUNK_CHARS:
+        return [text]
+    pieces: list[str] = []
+    current = ""
+    for sentence in _SENTENCE_END.split(text):
+        if current and len(current) + len(sentence) > _MAX_CHUNK_CHARS:
+            pieces.append(current.strip())
+            current = ""
+        while len(sentence) > _MAX_CHUNK_CHARS:
+            cut = sentence.rfind(" ", 0, _MAX_CHUNK_CHARS)
+            cut = cut if cut > 0 else _MAX_CHUNK_CHARS
+            pieces.append((current + sentence[:cut]).strip())
+            current, sentence = "", sentence[cut:]
+        current += sentence + " "
+    if current.strip():
+        pieces.append(current.strip())
+    return pieces

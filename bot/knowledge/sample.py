@@ -1,0 +1,59 @@
+"""Bundled sample data (the seed notes and feed snapshots) so a fresh install can answer."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from bot.db.models import Source
+from bot.db.store import (
+    count_sources,
+    get_or_create_source,
+    replace_note_chunks,
+    store_feed_entries,
+)
+from bot.feeds.parse import parse_feed
+from bot.knowledge.notes import chunk_markdown
+
+SAMPLE_PREFIX = "sample:"
+
+
+def load_sample_data(session: Session) -> int:
+    """Index the bundled notes and feeds; returns how many sources were loaded."""
+    root = resources.files("bot") / "sample_data"
+    loaded = 0
+    for item in sorted(root.iterdir(), key=lambda p: p.name):
+        if item.name.endswith(".md"):
+            drafts = chunk_markdown(item.read_text(encoding="utf-8"))
+            replace_note_chunks(session, SAMPLE_PREFIX + item.name, item.name, drafts)
+            loaded += 1
+    for item in sorted((root / "feeds").iterdir(), key=lambda p: p.name):
+        if not item.name.endswith(".xml"):
+            continue
+        parsed = parse_feed(item.read_bytes(), f"https://sample.invalid/{item.name}")
+        source = get_or_create_source(session, "feed", SAMPLE_PREFIX + item.name, parsed.title)
+        store_feed_entries(session, source, parsed)
+        loaded += 1
+    return loaded
+
+
+def ensure_sample_data(session: Session) -> bool:
+    """Load the sample data when the store holds no source at all; True when it did."""
+    if count_sources(session):
+        return False
+    load_sample_data(session)
+    return True
+
+
+def only_sample_data(session: Session) -> bool:
+    """True when every source in the store is bundled sample data (and there is at least one)."""
+    keys = session.scalars(select(Source.key)).all()
+    return bool(keys) and all(k.startswith(SAMPLE_PREFIX) for k in keys)
+
+
+def remove_sample_data(session: Session) -> int:
+    """Drop the bundled sample data once the user brings their own; returns sources removed."""
+    result = session.execute(delete(Source).where(Source.key.startswith(SAMPLE_PREFIX)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

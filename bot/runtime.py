@@ -1,0 +1,42 @@
+"""The composition root's parts: settings, engine (migrated), sessions and the answerer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Settings, load_settings
+from bot.db.session import make_engine, session_factory, upgrade
+from bot.knowledge.service import Answerer
+
+
+@dataclass
+class Runtime:
+    """Everything a command or the bot needs, built once at start."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    answerer: Answerer = field(default_factory=Answerer)
+
+
+def open_runtime(settings: Settings | None = None, migrate: bool = True) -> Runtime:
+    """Read settings, connect, and apply migrations (idempotent) before anything else runs."""
+    settings = settings or load_settings()
+    engine = make_engine(settings.devopsbot_database_url)
+    if migrate:
+        upgrade(engine)
+    return Runtime(settings=settings, engine=engine, sessions=session_factory(engine))
+
+
+def configure_logging(level: str) -> None:
+    """Plain, single-line logs; secrets never reach them because we never log settings."""
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    # Alembic announces every migration step at INFO; that is noise for a CLI user.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

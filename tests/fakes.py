@@ -1,0 +1,224 @@
+"""Real loopback servers the tests talk to: a feed server and a fake Slack Web API."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Route:
+    """What the feed server answers for one path; tests change it between polls."""
+
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None  # when set, If-None-Match with this value gets a 304
+    delay: float = 0.0
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class FeedServer:
+    """Serves feeds on 127.0.0.1 and records every request (path and headers)."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                owner.requests.append((self.path, dict(self.headers.items())))
+                route = owner.routes.get(urlsplit(self.path).path)
+                if route is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "9")
+                    self.end_headers()
+                    self.wfile.write(b"not found")
+                    return
+                if route.delay:
+                    time.sleep(route.delay)
+                if route.etag and self.headers.get("If-None-Match") == route.etag:
+                    self.send_response(304)
+                    self.send_header("ETag", route.etag)
+                    self.end_headers()
+                    return
+                self.send_response(route.status)
+                for name, value in route.headers.items():
+                    self.send_header(name, value)
+                if route.etag:
+                    self.send_header("ETag", route.etag)
+                self.send_header("Content-Length", str(len(route.body)))
+                self.end_headers()
+                self.wfile.write(route.body)
+
+        self._server = _Server(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def serve(self, path: str, body: bytes, **kwargs: Any) -> str:
+        """Serve `body` at `path` and return its absolute URL."""
+        self.routes[path] = Route(body=body, **kwargs)
+        return self.url(path)
+
+    def hits(self, path: str) -> list[dict[str, str]]:
+        return [headers for p, headers in self.requests if urlsplit(p).path == path]
+
+    def start(self) -> FeedServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@dataclass
+class SlackCall:
+    method: str
+    args: dict[str, Any]
+    headers: dict[str, str]
+
+
+class FakeSlack:
+    """A local Slack Web API (`/api/<method>`) plus response_url endpoints (`/response/<id>`).
+
+    Every call is recorded; `queue(method, ...)` makes the next calls of a method fail (an
+    `{"ok": false}` error, or an HTTP status such as 429 with Retry-After).
+    """
+
+    def __init__(self, bot_user_id: str = "UBOT", bot_id: str = "BBOT") -> None:
+        self.calls: list[SlackCall] = []
+        self.responses: list[tuple[str, dict[str, Any]]] = []
+        self._queued: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
+        self._lock = threading.Lock()
+        self._ts = 1_700_000_000
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode("utf-8") if length else ""
+                ctype = self.headers.get("Content-Type", "")
+                if "json" in ctype:
+                    args = json.loads(raw or "{}")
+                else:
+                    args = {k: v[0] for k, v in parse_qs(raw).items()}
+                path = urlsplit(self.path).path
+                if path.startswith("/response/"):
+                    with owner._lock:
+                        owner.responses.append((path.removeprefix("/response/"), args))
+                    self._reply(200, {"ok": True}, {})
+                    return
+                method = path.removeprefix("/api/")
+                status, payload, headers = owner._answer(method, args, dict(self.headers.items()))
+                self._reply(status, payload, headers)
+
+            do_GET = do_POST
+
+            def _reply(self, status: int, payload: dict[str, Any], headers: dict[str, str]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = _Server(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/response/{name}"
+
+    def queue(
+        self,
+        method: str,
+        payload: dict[str, Any] | None = None,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        """Make the next `times` calls of `method` answer this way instead of succeeding."""
+        with self._lock:
+            for _ in range(times):
+                self._queued.setdefault(method, []).append(
+                    (status, payload or {"ok": False, "error": "ratelimited"}, headers or {})
+                )
+
+    def _answer(self, method: str, args: dict[str, Any], headers: dict[str, str]):
+        with self._lock:
+            self.calls.append(SlackCall(method, args, headers))
+            queued = self._queued.get(method)
+            if queued:
+                return queued.pop(0)
+            self._ts += 1
+            ts = f"{self._ts}.000100"
+        if method in self.handlers:
+            return 200, self.handlers[method](args), {}
+        if method == "auth.test":
+            return (
+                200,
+                {
+                    "ok": True,
+                    "user_id": self.bot_user_id,
+                    "bot_id": self.bot_id,
+                    "team_id": "T1",
+                    "user": "devopsbot",
+                    "team": "Test",
+                },
+                {},
+            )
+        if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
+            return (
+                200,
+                {
+                    "ok": True,
+                    "channel": args.get("channel"),
+                    "ts": ts,
+                    "message": {"text": args.get("text"), "ts": ts},
+                },
+                {},
+            )
+        return 200, {"ok": True}, {}
+
+    def posted(self, method: str = "chat.postMessage") -> list[dict[str, Any]]:
+        """Arguments of every successful-or-not call of `method`, in order."""
+        with self._lock:
+            return [c.args for c in self.calls if c.method == method]
+
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,531 @@
+"""bot.feeds.fetch against real HTTP servers on loopback (no mocks of httpx)."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from bot.feeds import fetch as fetch_module
+from bot.feeds.fetch import BlockedURLError, FetchError, check_url_allowed, fetch_feed
+
+FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+
+Route = Callable[[BaseHTTPRequestHandler], None]
+
+
+@dataclass
+class FeedServer:
+    """A loopback HTTP server whose answers each test sets per path."""
+
+    port: int
+    routes: dict[str, Route] = field(default_factory=dict)
+    seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def route(self, path: str, handler: Route) -> None:
+        self.routes[path] = handler
+
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.seen]
+
+
+def reply(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> Route:
+    """A route answering with a fixed status, body and headers (Content-Length added)."""
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(status)
+        for name, value in (headers or {}).items():
+            h.send_header(name, value)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    return handle
+
+
+def redirect(status: int, location: str) -> Route:
+    return reply(status, headers={"Location": location})
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    state = FeedServer(port=0)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+            route = state.routes.get(self.path, reply(404, b"no route"))
+            # The client hangs up on purpose when a cap or deadline trips.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                route(self)
+
+        def log_message(self, format, *args) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    state.port = httpd.server_address[1]
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail loudly if anything tries to resolve a name."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"unexpected DNS lookup: {args[0]!r}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+# --- 200 / 304 -------------------------------------------------------------------------------
+
+
+def test_200_returns_body_and_validators(server: FeedServer) -> None:
+    server.route(
+        "/feed.xml",
+        reply(
+            200,
+            FEED,
+            {
+                "ETag": '"v1"',
+                "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT",
+                "Content-Type": "application/rss+xml; charset=utf-8",
+                "Cache-Control": "public, max-age=300",
+            },
+        ),
+    )
+
+    result = fetch_feed(server.url("/feed.xml"), allow_private=True)
+
+    assert result.status == 200
+    assert not result.not_modified
+    assert result.body == FEED
+    assert result.etag == '"v1"'
+    assert result.last_modified == "Wed, 21 Oct 2015 07:28:00 GMT"
+    assert result.content_type == "application/rss+xml; charset=utf-8"
+    assert result.cache_max_age == 300
+    assert result.retry_after is None
+    assert result.url == result.final_url == server.url("/feed.xml")
+    assert result.permanent_url is None
+    sent = server.seen[0][1]
+    assert sent["user-agent"].startswith("devopsbot/")
+    assert "application/rss+xml" in sent["accept"]
+    assert "if-none-match" not in sent
+
+
+def test_conditional_get_sends_validators_and_returns_304(server: FeedServer) -> None:
+    def conditional(h: BaseHTTPRequestHandler) -> None:
+        if h.headers.get("If-None-Match") == '"v1"':
+            reply(304)(h)  # no validators repeated, as many servers do
+        else:
+            reply(200, FEED, {"ETag": '"v1"'})(h)
+
+    server.route("/feed.xml", conditional)
+
+    result = fetch_feed(
+        server.url("/feed.xml"),
+        etag='"v1"',
+        last_modified="Wed, 21 Oct 2015 07:28:00 GMT",
+        allow_private=True,
+    )
+
+    assert result.status == 304
+    assert result.not_modified
+    assert result.body == b""
+    # The validators we sent stay current, so the poller can store them as-is.
+    assert result.etag == '"v1"'
+    assert result.last_modified == "Wed, 21 Oct 2015 07:28:00 GMT"
+    sent = server.seen[0][1]
+    assert sent["if-none-match"] == '"v1"'
+    assert sent["if-modified-since"] == "Wed, 21 Oct 2015 07:28:00 GMT"
+
+
+def test_gzip_body_is_decoded(server: FeedServer) -> None:
+    server.route("/feed.xml", reply(200, gzip.compress(FEED), {"Content-Encoding": "gzip"}))
+
+    result = fetch_feed(server.url("/feed.xml"), allow_private=True)
+
+    assert result.body == FEED
+
+
+def test_cache_control_without_max_age(server: FeedServer) -> None:
+    server.route("/feed.xml", reply(200, FEED, {"Cache-Control": "no-cache, s-maxage=60"}))
+
+    assert fetch_feed(server.url("/feed.xml"), allow_private=True).cache_max_age is None
+
+
+# --- redirects -------------------------------------------------------------------------------
+
+
+def test_chain_of_301_and_308_gives_permanent_url(server: FeedServer) -> None:
+    server.route("/old", redirect(301, "/older"))
+    server.route("/older", redirect(308, server.url("/feed.xml")))
+    server.route("/feed.xml", reply(200, FEED))
+
+    result = fetch_feed(server.url("/old"), allow_private=True)
+
+    assert result.body == FEED
+    assert result.url == server.url("/old")
+    assert result.final_url == server.url("/feed.xml")
+    assert result.permanent_url == server.url("/feed.xml")
+    assert server.paths() == ["/old", "/older", "/feed.xml"]
+
+
+@pytest.mark.parametrize("temporary", [302, 303, 307])
+def test_any_temporary_hop_means_no_permanent_url(server: FeedServer, temporary: int) -> None:
+    server.route("/old", redirect(301, "/moved"))
+    server.route("/moved", redirect(temporary, "/feed.xml"))
+    server.route("/feed.xml", reply(200, FEED))
+
+    result = fetch_feed(server.url("/old"), allow_private=True)
+
+    assert result.final_url == server.url("/feed.xml")
+    assert result.permanent_url is None
+
+
+def test_redirect_loop_stops_after_max_redirects(server: FeedServer) -> None:
+    server.route("/loop", redirect(302, "/loop"))
+
+    with pytest.raises(FetchError, match="redirected more than 3 times"):
+        fetch_feed(server.url("/loop"), allow_private=True, max_redirects=3)
+
+    assert len(server.seen) == 4
+
+
+def test_redirect_without_location_is_an_error(server: FeedServer) -> None:
+    server.route("/old", reply(301))
+
+    with pytest.raises(FetchError, match="without a Location") as info:
+        fetch_feed(server.url("/old"), allow_private=True)
+    assert info.value.status == 301
+
+
+@pytest.fixture
+def only_test_server_allowed(server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Treat the loopback test server as public; everything else gets the real check."""
+    real_check = fetch_module.check_url_allowed
+
+    def check(url: str, allow_private: bool) -> None:
+        if urlsplit(url).netloc == f"127.0.0.1:{server.port}":
+            return
+        real_check(url, allow_private)
+
+    monkeypatch.setattr(fetch_module, "check_url_allowed", check)
+
+
+@pytest.mark.usefixtures("only_test_server_allowed")
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data/iam/",
+        "http://10.0.0.1/feed",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://[::1]/",
+    ],
+)
+def test_redirect_to_private_address_is_refused(server: FeedServer, target: str) -> None:
+    server.route("/feed.xml", redirect(302, target))
+
+    with pytest.raises(BlockedURLError) as info:
+        fetch_feed(server.url("/feed.xml"))
+    assert info.value.permanent
+
+
+@pytest.mark.usefixtures("only_test_server_allowed")
+def test_redirect_to_loopback_by_name_is_refused(server: FeedServer) -> None:
+    # Same server, but reached through a name that resolves to loopback: checked on every hop.
+    server.route("/feed.xml", redirect(301, f"http://localhost:{server.port}/secret"))
+    server.route("/secret", reply(200, b"internal"))
+
+    with pytest.raises(BlockedURLError, match="private or local address"):
+        fetch_feed(server.url("/feed.xml"))
+    assert server.paths() == ["/feed.xml"]
+
+
+@pytest.mark.usefixtures("only_test_server_allowed")
+def test_redirect_to_file_scheme_is_refused(server: FeedServer) -> None:
+    server.route("/feed.xml", redirect(301, "file:///etc/passwd"))
+
+    with pytest.raises(FetchError, match="not an http"):
+        fetch_feed(server.url("/feed.xml"))
+
+
+# --- address checks --------------------------------------------------------------------------
+
+
+def test_fetch_of_loopback_is_blocked_by_default(server: FeedServer) -> None:
+    server.route("/", reply(200, FEED))
+
+    with pytest.raises(BlockedURLError, match="DEVOPSBOT_ALLOW_PRIVATE_URLS"):
+        fetch_feed(server.url("/"))
+    assert server.seen == []
+
+
+@pytest.mark.usefixtures("no_dns")
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/feed",
+        "http://192.168.1.10/feed",
+        "http://172.16.0.1/feed",
+        "http://100.64.0.1/feed",  # carrier-grade NAT
+        "http://127.0.0.1:8080/feed",
+        "http://0.0.0.0/",
+        "http://224.0.0.1/",
+        "http://[::1]/",
+        "http://[fe80::1]/",
+        "http://[fd00::1]/",
+        "http://[::ffff:127.0.0.1]/",  # IPv4-mapped loopback
+        "http://[::ffff:169.254.169.254]/",
+        "http://[2002:a00:1::]/",  # 6to4 wrapping 10.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 wrapping 169.254.169.254
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://METADATA.google.internal./",
+    ],
+)
+def test_private_and_metadata_addresses_are_refused_without_lookup(url: str) -> None:
+    with pytest.raises(BlockedURLError) as info:
+        check_url_allowed(url, allow_private=False)
+    assert info.value.permanent
+
+
+@pytest.mark.usefixtures("no_dns")
+def test_public_literal_and_allow_private_pass() -> None:
+    check_url_allowed("https://93.184.216.34/feed", allow_private=False)
+    check_url_allowed("http://[2606:4700::6810:84e5]/feed", allow_private=False)
+    check_url_allowed("http://10.0.0.1/feed", allow_private=True)
+    check_url_allowed("http://metadata.google.internal/", allow_private=True)
+
+
+def test_hostname_is_resolved_and_judged() -> None:
+    with pytest.raises(BlockedURLError, match="localhost"):
+        check_url_allowed("http://localhost/feed", allow_private=False)
+
+
+def test_unresolvable_host_is_a_clear_temporary_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", fail)
+
+    with pytest.raises(FetchError, match=r"could not resolve host feeds\.example\.invalid") as info:
+        check_url_allowed("https://feeds.example.invalid/rss", allow_private=False)
+    assert not info.value.permanent
+    assert not isinstance(info.value, BlockedURLError)
+
+
+@pytest.mark.usefixtures("no_dns")
+@pytest.mark.parametrize(
+    "url",
+    ["file:///etc/passwd", "ftp://example.com/feed.xml", "javascript:alert(1)", "http:///feed", ""],
+)
+def test_non_http_urls_are_refused(url: str) -> None:
+    for allow_private in (False, True):
+        with pytest.raises(FetchError, match=r"http\(s\)") as info:
+            check_url_allowed(url, allow_private=allow_private)
+        assert info.value.permanent
+    with pytest.raises(FetchError, match=r"http\(s\)"):
+        fetch_feed(url, allow_private=True)
+
+
+# --- size and time caps ----------------------------------------------------------------------
+
+
+def test_declared_oversize_body_is_rejected_early(server: FeedServer) -> None:
+    server.route("/big", reply(200, b"x" * 5000))
+
+    with pytest.raises(FetchError, match="larger than 1000 bytes"):
+        fetch_feed(server.url("/big"), allow_private=True, max_bytes=1000)
+
+
+def test_streamed_oversize_body_is_aborted(server: FeedServer) -> None:
+    def endless(h: BaseHTTPRequestHandler) -> None:
+        # No Content-Length: HTTP/1.0 body delimited by close, so only counting can stop it.
+        h.send_response(200)
+        h.end_headers()
+        for _ in range(2000):
+            h.wfile.write(b"x" * 1024)
+            h.wfile.flush()
+
+    server.route("/endless", endless)
+
+    with pytest.raises(FetchError, match="larger than 10000 bytes"):
+        fetch_feed(server.url("/endless"), allow_private=True, max_bytes=10_000)
+
+
+def test_cap_counts_decoded_bytes(server: FeedServer) -> None:
+    bomb = gzip.compress(b"\0" * 200_000)
+    assert len(bomb) < 10_000
+    server.route("/bomb", reply(200, bomb, {"Content-Encoding": "gzip"}))
+
+    with pytest.raises(FetchError, match="larger than 10000 bytes"):
+        fetch_feed(server.url("/bomb"), allow_private=True, max_bytes=10_000)
+
+
+def test_slow_drip_hits_the_overall_deadline(server: FeedServer) -> None:
+    def drip(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", "1000")
+        h.end_headers()
+        for _ in range(100):  # each byte beats the 0.5 s read timeout; the total must not
+            h.wfile.write(b"x")
+            h.wfile.flush()
+            time.sleep(0.1)
+
+    server.route("/drip", drip)
+    started = time.monotonic()
+
+    with pytest.raises(FetchError, match="timed out") as info:
+        fetch_feed(server.url("/drip"), allow_private=True, timeout=0.5)
+
+    assert time.monotonic() - started < 2.5
+    assert not info.value.permanent
+
+
+def test_silent_server_hits_the_read_timeout(server: FeedServer) -> None:
+    def silent(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(1.0)
+        reply(200, FEED)(h)
+
+    server.route("/silent", silent)
+    started = time.monotonic()
+
+    with pytest.raises(FetchError, match="timed out"):
+        fetch_feed(server.url("/silent"), allow_private=True, timeout=0.3)
+
+    assert time.monotonic() - started < 0.9
+
+
+# --- error statuses --------------------------------------------------------------------------
+
+
+def test_410_is_permanent(server: FeedServer) -> None:
+    server.route("/gone", reply(410))
+
+    with pytest.raises(FetchError) as info:
+        fetch_feed(server.url("/gone"), allow_private=True)
+
+    assert info.value.status == 410
+    assert info.value.permanent
+    assert "gone" in info.value.message
+    assert "stops" in info.value.message
+
+
+def test_429_carries_retry_after_seconds(server: FeedServer) -> None:
+    server.route("/busy", reply(429, headers={"Retry-After": "120"}))
+
+    with pytest.raises(FetchError) as info:
+        fetch_feed(server.url("/busy"), allow_private=True)
+
+    assert info.value.status == 429
+    assert info.value.retry_after == 120
+    assert not info.value.permanent
+    assert "429" in info.value.message
+
+
+def test_503_carries_retry_after_http_date(server: FeedServer) -> None:
+    later = formatdate(time.time() + 60, usegmt=True)
+    server.route("/down", reply(503, headers={"Retry-After": later}))
+
+    with pytest.raises(FetchError) as info:
+        fetch_feed(server.url("/down"), allow_private=True)
+
+    assert info.value.status == 503
+    assert info.value.retry_after is not None
+    assert 55 <= info.value.retry_after <= 61
+
+
+def test_503_with_garbage_retry_after(server: FeedServer) -> None:
+    server.route("/down", reply(503, headers={"Retry-After": "soon-ish"}))
+
+    with pytest.raises(FetchError) as info:
+        fetch_feed(server.url("/down"), allow_private=True)
+    assert info.value.retry_after is None
+
+
+def test_404_message_names_status_and_url(server: FeedServer) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch_feed(server.url("/missing.xml"), allow_private=True)
+
+    assert info.value.status == 404
+    assert "404" in info.value.message
+    assert server.url("/missing.xml") in info.value.message
+    assert not info.value.permanent
+
+
+def test_500_is_temporary(server: FeedServer) -> None:
+    server.route("/broken", reply(500, b"Traceback (most recent call last): secret"))
+
+    with pytest.raises(FetchError) as info:
+        fetch_feed(server.url("/broken"), allow_private=True)
+
+    assert info.value.status == 500
+    assert not info.value.permanent
+    assert "secret" not in info.value.message
+
+
+def test_credentials_never_reach_the_message(server: FeedServer) -> None:
+    url = f"http://reader:hunter2@127.0.0.1:{server.port}/private.xml"
+
+    with pytest.raises(FetchError) as info:
+        fetch_feed(url, allow_private=True)
+
+    assert "hunter2" not in info.value.message
+    assert f"127.0.0.1:{server.port}/private.xml" in info.value.message
+
+
+def test_connection_refused_is_a_readable_temporary_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Nothing listens on the port any more.
+
+    with pytest.raises(FetchError) as info:
+        fetch_feed(f"http://127.0.0.1:{port}/feed.xml", allow_private=True, timeout=2)
+
+    assert not info.value.permanent
+    assert info.value.status is None
+    assert "refused" in info.value.message
+    assert "Errno" not in info.value.message
+    assert "Traceback" not in info.value.message
+
+
+# --- shared client ---------------------------------------------------------------------------
+
+
+def test_shared_client_is_reused_and_left_open(server: FeedServer) -> None:
+    server.route("/old", redirect(301, "/feed.xml"))
+    server.route("/feed.xml", reply(200, FEED))
+
+    # Even a client that follows redirects on its own gets hop-by-hop handling.
+    with httpx.Client(follow_redirects=True) as client:
+        first = fetch_feed(server.url("/old"), allow_private=True, client=client)
+        second = fetch_feed(server.url("/feed.xml"), allow_private=True, client=client)
+        assert not client.is_closed
+
+    assert first.permanent_url == server.url("/feed.xml")
+    assert second.body == FEED
+    assert server.paths() == ["/old", "/feed.xml", "/feed.xml"]
