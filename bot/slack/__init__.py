@@ -1,0 +1,1 @@
+"""Slack: the bolt app, thin listeners, pure Block Kit builders, and channel announcements."""
