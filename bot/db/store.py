@@ -9,8 +9,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.db.models import Article, Chunk, Feed, Source, utcnow
-from bot.feeds.parse import ParsedEntry, ParsedFeed
-from bot.knowledge.articles import article_chunks, html_to_text
+from bot.feeds.parse import ParsedFeed
+from bot.knowledge.articles import article_chunks, blocks_text, html_blocks, html_to_text
 from bot.knowledge.chunk import ChunkDraft
 from bot.knowledge.index import IndexedChunk
 
@@ -76,10 +76,6 @@ def replace_note_chunks(
     return source
 
 
-def _entry_text(entry: ParsedEntry) -> str:
-    return html_to_text(entry.content_html) or html_to_text(entry.summary_html)
-
-
 def store_feed_entries(session: Session, source: Source, parsed: ParsedFeed) -> StoredEntries:
     """Insert unseen entries with their chunks; update edited ones in place (not new)."""
     keys = [e.key for e in parsed.entries]
@@ -111,14 +107,19 @@ def store_feed_entries(session: Session, source: Source, parsed: ParsedFeed) -> 
         article.author = (entry.author or "")[:512] or None
         article.published_at = entry.published_at
         article.updated_at = entry.updated_at
-        article.summary = html_to_text(entry.summary_html)
-        article.text = _entry_text(entry)
+        # HTML is parsed once per entry: it is the costliest step of a cold poll.
+        blocks = html_blocks(entry.content_html)
+        text = blocks_text(blocks)
+        if entry.summary_html and entry.summary_html != entry.content_html:
+            summary = html_to_text(entry.summary_html)
+        else:
+            summary = text
+        article.summary = summary
+        article.text = text or summary
         article.tags = ", ".join(entry.tags)
         article.content_hash = entry.content_hash
         session.flush()
-        drafts = article_chunks(
-            entry.title, entry.content_html, entry.url, entry.summary_html, article.tags
-        )
+        drafts = article_chunks(entry.title, blocks, entry.url, summary, article.tags)
         _add_chunks(session, source, drafts, article.id)
     if new or edited:
         bump_revision(session, source)

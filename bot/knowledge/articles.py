@@ -24,7 +24,7 @@ def html_blocks(html: str) -> list[tuple[str, str]]:
     """Readable blocks of an HTML fragment in order, as (kind, text); kind is 'h' or 'p'."""
     if not html or not html.strip():
         return []
-    soup = BeautifulSoup(html, "html.parser")
+    soup = BeautifulSoup(html, "lxml")
     for tag in soup.find_all(_DROP):
         tag.decompose()
     blocks: list[tuple[str, str]] = []
@@ -72,9 +72,14 @@ def html_blocks(html: str) -> list[tuple[str, str]]:
     return blocks
 
 
+def blocks_text(blocks: list[tuple[str, str]]) -> str:
+    """Blocks joined as paragraphs."""
+    return "\n\n".join(text for _, text in blocks)
+
+
 def html_to_text(html: str) -> str:
     """Plain text of an HTML fragment, one paragraph per line pair; safe on plain text too."""
-    return "\n\n".join(text for _, text in html_blocks(html))
+    return blocks_text(html_blocks(html))
 
 
 def excerpt(text: str, limit: int = 300) -> str:
@@ -87,11 +92,14 @@ def excerpt(text: str, limit: int = 300) -> str:
 
 
 def article_chunks(
-    title: str, html: str, url: str | None, summary: str = "", tags: str = ""
+    title: str,
+    blocks: list[tuple[str, str]],
+    url: str | None,
+    summary: str = "",
+    tags: str = "",
 ) -> list[ChunkDraft]:
     """One lead chunk (title, tags and summary) then one chunk per section, long ones split."""
-    blocks = html_blocks(html) or html_blocks(summary)
-    lead_text = excerpt(html_to_text(summary) or " ".join(t for _, t in blocks[:3]), 600)
+    lead_text = excerpt(summary or " ".join(t for _, t in blocks[:3]), 600)
     chunks = [
         ChunkDraft(
             kind="article",

@@ -271,8 +271,10 @@ class KnowledgeIndex:
             return []
         max_dist = 1 if len(word) < 8 else 2
         if self._by_length is None:
+            # The synonym table's words are vocabulary too, even when no chunk uses them:
+            # `tial` must reach `tail` to find the notes that only say `tailer`.
             by_length: dict[int, list[str]] = {}
-            for w in self._surface_df:
+            for w in self._surface_df.keys() | SYNONYMS.keys():
                 if w.isalpha():
                     by_length.setdefault(len(w), []).append(w)
             self._by_length = by_length
@@ -284,7 +286,7 @@ class KnowledgeIndex:
             for cand, dist, _ in process.extract(
                 word, pool, scorer=OSA.distance, score_cutoff=max_dist, limit=MAX_CORRECTIONS
             ):
-                candidates.append((int(dist), -self._surface_df[cand], cand))
+                candidates.append((int(dist), -self._surface_df.get(cand, 0), cand))
         candidates.sort()
         best = candidates[0][0] if candidates else 0
         return [c for d, _, c in candidates if d == best][:MAX_CORRECTIONS]
@@ -305,8 +307,8 @@ class KnowledgeIndex:
             else:
                 # Keep every equally close correction: the other words of the question decide
                 # which one was meant (`tial multple pods` → tail, not trial).
-                spellings = self._corrections(word)
-                for fixed in spellings:
+                spellings = [word, *self._corrections(word)]
+                for fixed in spellings[1:]:
                     fid = self._known(stem(fixed))
                     if fid is not None:
                         group.variants.setdefault(fid, TYPO_WEIGHT)
@@ -318,7 +320,15 @@ class KnowledgeIndex:
                     if sid is not None and sid not in group.variants:
                         base = 1.0 if spelling == word else TYPO_WEIGHT
                         group.variants[sid] = base * SYNONYM_WEIGHT
+                        if group.idf_term is None:
+                            group.idf_term = sid
             groups.append(group)
+        # A word the question says outright is not also a synonym of another of its words:
+        # `tailing ... logs` must not count `log` twice.
+        exact = {t for g in groups for t, w in g.variants.items() if w == 1.0}
+        for g in groups:
+            for tid in [t for t, w in g.variants.items() if w < 1.0 and t in exact]:
+                del g.variants[tid]
         return groups
 
     def search(self, question: str, limit: int = 3) -> SearchResult:
@@ -371,11 +381,14 @@ class KnowledgeIndex:
                         score += best
                         cover += best_w * g_idf
                 k = min(limit * 4 + 8, n)
-                top = np.argpartition(-score, k - 1)[:k] if k < n else np.arange(n)
+                # Coordination: among chunks with similar BM25, the one that matches more of
+                # the question's distinct words ranks first.
+                ranked = score * (cover / total_idf)
+                top = np.argpartition(-ranked, k - 1)[:k] if k < n else np.arange(n)
                 for doc in top:
                     if score[doc] > 0:
                         candidates.append(
-                            (float(score[doc]), float(cover[doc]) / total_idf, seg.chunks[doc])
+                            (float(ranked[doc]), float(cover[doc]) / total_idf, seg.chunks[doc])
                         )
         candidates.sort(key=lambda c: (-c[0], c[2].id))
         hits = _distinct(candidates, limit)
