@@ -1,0 +1,63 @@
+"""Settings: environment and .env, with errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    for name in list(__import__("os").environ):
+        if name.startswith(("DEVOPSBOT_", "SLACK_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+
+def test_defaults_need_no_configuration(tmp_path):
+    settings = load_settings()
+    assert settings.devopsbot_database_url.startswith("sqlite:///")
+    assert str(tmp_path) in settings.devopsbot_database_url
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.devopsbot_allow_private_urls is False
+
+
+def test_dot_env_is_read(tmp_path):
+    (tmp_path / ".env").write_text(
+        "DEVOPSBOT_POLL_INTERVAL=600\nSLACK_API_URL=http://127.0.0.1:9/api\n"
+    )
+    settings = load_settings()
+    assert settings.devopsbot_poll_interval == 600
+    assert settings.slack_api_url == "http://127.0.0.1:9/api/"
+
+
+def test_postgresql_urls_use_the_shipped_driver(monkeypatch):
+    monkeypatch.setenv("DEVOPSBOT_DATABASE_URL", "postgresql://bot@db:5432/bot")
+    assert load_settings().devopsbot_database_url == "postgresql+psycopg://bot@db:5432/bot"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEVOPSBOT_DATABASE_URL", "mysql://x"),
+        ("DEVOPSBOT_POLL_INTERVAL", "5"),
+        ("DEVOPSBOT_ALLOW_PRIVATE_URLS", "maybe"),
+        ("SLACK_API_URL", "slack.com/api"),
+        ("DEVOPSBOT_LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_a_bad_value_fails_naming_the_variable(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings()
+
+
+def test_secrets_never_appear_in_errors(monkeypatch):
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "")
+    monkeypatch.setenv("DEVOPSBOT_POLL_INTERVAL", "5")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret-value")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "very-secret" not in str(err.value)
