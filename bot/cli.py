@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 import click
-import httpx
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.knowledge.load import NotesError, find_note_files, load_note_file
 from bot.knowledge.sample import ensure_sample_data, only_sample_data, remove_sample_data
 from bot.render import result_json, result_text
 from bot.runtime import Runtime, configure_logging, open_runtime
+from bot.subscriptions import (
+    SubscriptionError,
+    SubscriptionView,
+    export_opml,
+    import_opml,
+    list_subscriptions,
+    pause,
+    resume,
+    resume_broken,
+    subscribe,
+    unsubscribe,
+)
 
 SAMPLE_NOTE = (
     "Using the bundled sample data (DevOps notes and four feed snapshots). Load your own with "
@@ -74,10 +89,11 @@ def ask(ctx: Context, question: tuple[str, ...], as_json: bool, limit: int) -> N
         raise SystemExit(2)
     rt = ctx.runtime
     with rt.sessions.begin() as session:
-        if rt.settings.devopsbot_sample_data and ensure_sample_data(session):
-            pass
+        if rt.settings.devopsbot_sample_data:
+            ensure_sample_data(session)
         using_sample = rt.settings.devopsbot_sample_data and only_sample_data(session)
-        empty = not using_sample and rt.answerer.sync(session) == 0 and len(rt.answerer.index) == 0
+        rt.answerer.sync(session)
+        empty = len(rt.answerer.index) == 0
     if using_sample:
         click.echo(SAMPLE_NOTE, err=True)
     elif empty:
@@ -138,27 +154,224 @@ def notes_load(ctx: Context, paths: tuple[Path, ...]) -> None:
 # -- feeds -----------------------------------------------------------------------------------
 
 
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+
+
+def _where(channel_id: str | None) -> str:
+    return channel_id or "index only"
+
+
+def _view_lines(view: SubscriptionView) -> list[str]:
+    lines = [
+        f"{view.id:>4}  {view.status:<7} {_where(view.channel_id):<12} "
+        f"{view.feed_title} <{view.feed_url}>",
+        f"      last success {_when(view.last_success_at)} · "
+        f"{view.consecutive_failures} failures · next check {_when(view.next_check_at)} · "
+        f"{view.articles_seen} articles",
+    ]
+    if view.include or view.exclude:
+        lines.append(
+            f"      filters: include {list(view.include) or 'all'}, exclude {list(view.exclude)}"
+        )
+    if view.status_reason:
+        lines.append(f"      {view.status}: {view.status_reason}")
+    elif view.last_error:
+        lines.append(f"      last error: {view.last_error}")
+    return lines
+
+
+def _view_json(view: SubscriptionView) -> dict[str, object]:
+    data = dataclasses.asdict(view)
+    for key in ("last_success_at", "next_check_at"):
+        data[key] = data[key].isoformat() if data[key] else None
+    data["include"], data["exclude"] = list(view.include), list(view.exclude)
+    return data
+
+
 @cli.group()
 def feeds() -> None:
-    """Manage feed subscriptions."""
+    """Manage feed subscriptions (REF is a feed URL or an id from `feeds list`)."""
 
 
 @feeds.command("add")
 @click.argument("url")
+@click.option("--channel", "channel_id", metavar="ID", help="Slack channel ID to announce into.")
+@click.option(
+    "--backfill",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 50),
+    help="Also post the newest N entries now (oldest first).",
+)
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="WORD|/REGEX/",
+    help="Only announce entries whose title, summary or tags match (repeatable).",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="WORD|/REGEX/",
+    help="Never announce entries that match (repeatable).",
+)
+@click.option("--unfurl", is_flag=True, help="Let Slack unfurl the article link.")
 @pass_ctx
-def feeds_add(ctx: Context, url: str) -> None:
-    """Subscribe a feed and index its articles."""
-    from bot.feeds.refresh import FeedError, add_feed
-
+def feeds_add(
+    ctx: Context,
+    url: str,
+    channel_id: str | None,
+    backfill: int,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    unfurl: bool,
+) -> None:
+    """Subscribe a feed: index its articles, and announce new ones to --channel."""
     rt = ctx.runtime
     try:
         with rt.sessions.begin() as session:
-            feed, new = add_feed(session, url, rt.settings)
+            result = subscribe(
+                session,
+                url,
+                channel_id,
+                rt.settings,
+                backfill=backfill,
+                include=include,
+                exclude=exclude,
+                unfurl=unfurl,
+                created_by="cli",
+            )
             remove_sample_data(session)
-            title, feed_url = feed.title, feed.url
-    except FeedError as exc:
+    except SubscriptionError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Added {title} <{feed_url}>: {len(new)} articles indexed.")
+    view = result.subscription
+    if not result.created:
+        click.echo(
+            f"Already subscribed: {view.feed_title} <{view.feed_url}> "
+            f"({_where(view.channel_id)}, {view.status})."
+        )
+        return
+    click.echo(
+        f"Added {view.feed_title} <{view.feed_url}>: {result.articles_indexed} articles indexed."
+    )
+    if view.channel_id:
+        click.echo(
+            f"New posts will be announced in {view.channel_id}; "
+            "what the feed holds now counts as seen."
+        )
+    if result.backfilled:
+        click.echo(
+            f"{result.backfilled} recent posts are queued for {view.channel_id}; they go out on "
+            "the next `devopsbot poll --once` or while `devopsbot run` is running."
+        )
+
+
+@feeds.command("list")
+@click.option("--channel", "channel_id", metavar="ID", help="Only this channel's subscriptions.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per subscription.")
+@pass_ctx
+def feeds_list(ctx: Context, channel_id: str | None, as_json: bool) -> None:
+    """Subscriptions with their health: last success, failures, next check, articles."""
+    rt = ctx.runtime
+    try:
+        with rt.sessions() as session:
+            views = list_subscriptions(session, channel_id)
+    except SubscriptionError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        for view in views:
+            click.echo(json.dumps(_view_json(view), ensure_ascii=False))
+        return
+    if not views:
+        click.echo("No feeds yet: add one with `devopsbot feeds add URL [--channel ID]`.")
+        return
+    for view in views:
+        click.echo("\n".join(_view_lines(view)))
+
+
+def _change(
+    ctx: Context, action: Callable[..., SubscriptionView], ref: str, channel_id: str | None
+) -> None:
+    try:
+        with ctx.runtime.sessions.begin() as session:
+            view = action(session, ref, channel_id)
+    except SubscriptionError as exc:
+        raise click.ClickException(str(exc)) from None
+    done = {"unsubscribe": "Removed", "pause": "Paused", "resume": "Resumed"}[action.__name__]
+    # A URL without --channel acts on every subscription of the feed.
+    where = _where(view.channel_id) if channel_id or ref.isdigit() else "all its subscriptions"
+    click.echo(f"{done} {view.feed_title} <{view.feed_url}> ({where}).")
+
+
+@feeds.command("remove")
+@click.argument("ref")
+@click.option("--channel", "channel_id", metavar="ID", help="Only this channel's subscription.")
+@pass_ctx
+def feeds_remove(ctx: Context, ref: str, channel_id: str | None) -> None:
+    """Unsubscribe; a feed left with no subscription is removed with its articles."""
+    _change(ctx, unsubscribe, ref, channel_id)
+
+
+@feeds.command("pause")
+@click.argument("ref")
+@click.option("--channel", "channel_id", metavar="ID", help="Only this channel's subscription.")
+@pass_ctx
+def feeds_pause(ctx: Context, ref: str, channel_id: str | None) -> None:
+    """Stop announcing a feed (and polling it, once every subscription is paused)."""
+    _change(ctx, pause, ref, channel_id)
+
+
+@feeds.command("resume")
+@click.argument("ref", required=False)
+@click.option("--channel", "channel_id", metavar="ID", help="Only this channel's subscription.")
+@click.option("--broken", is_flag=True, help="Resume every subscription marked broken.")
+@pass_ctx
+def feeds_resume(ctx: Context, ref: str | None, channel_id: str | None, broken: bool) -> None:
+    """Announce again; also restarts a feed paused after failures."""
+    if broken:
+        with ctx.runtime.sessions.begin() as session:
+            views = resume_broken(session)
+        click.echo(f"Resumed {len(views)} broken subscriptions.")
+        return
+    if not ref:
+        raise click.UsageError("give a feed URL or id, or --broken")
+    _change(ctx, resume, ref, channel_id)
+
+
+@feeds.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--channel", "channel_id", metavar="ID", help="Announce every feed to this channel.")
+@pass_ctx
+def feeds_import(ctx: Context, file: BinaryIO, channel_id: str | None) -> None:
+    """Subscribe every feed listed in an OPML file (`-` reads stdin)."""
+    rt = ctx.runtime
+    try:
+        with rt.sessions.begin() as session:
+            imported = import_opml(session, file.read(), rt.settings, channel_id)
+            if any(i.result for i in imported):
+                remove_sample_data(session)
+    except SubscriptionError as exc:
+        raise click.ClickException(str(exc)) from None
+    for item in imported:
+        if item.result is None:
+            click.echo(f"skipped {item.url}: {item.error}", err=True)
+        else:
+            state = "added" if item.result.created else "already subscribed"
+            click.echo(f"{state}: {item.title} <{item.result.subscription.feed_url}>")
+    ok = sum(1 for i in imported if i.result)
+    click.echo(f"Imported {ok} of {len(imported)} feeds.")
+    if not ok:
+        raise SystemExit(1)
+
+
+@feeds.command("export")
+@click.option("-o", "--output", type=click.File("w"), default="-", help="File (default: stdout).")
+@pass_ctx
+def feeds_export(ctx: Context, output: TextIO) -> None:
+    """Print every feed as OPML 2.0."""
+    with ctx.runtime.sessions() as session:
+        output.write(export_opml(session))
 
 
 # -- poll ------------------------------------------------------------------------------------
@@ -166,38 +379,52 @@ def feeds_add(ctx: Context, url: str) -> None:
 
 @cli.command()
 @click.option("--once", is_flag=True, required=True, help="Poll every due feed now, then exit.")
-@click.option("--dry-run", is_flag=True, help="Print what would be announced instead of posting.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Poll and store as usual, but print the announcements instead of posting them "
+    "(they stay queued).",
+)
 @pass_ctx
 def poll(ctx: Context, once: bool, dry_run: bool) -> None:
-    """Poll due feeds, store and index new entries."""
-    from bot.feeds.refresh import due_feeds, refresh_feed
+    """Poll due feeds, store and index new entries, and announce them."""
+    from bot.scheduler import poll_once
+    from bot.slack.announce import make_client
 
     rt = ctx.runtime
-    with rt.sessions() as session:
-        feed_ids = [f.id for f in due_feeds(session)]
-    errors = 0
-    with httpx.Client(timeout=rt.settings.devopsbot_http_timeout) as http:
-        for feed_id in feed_ids:
-            from bot.db.models import Feed
-
-            with rt.sessions.begin() as session:
-                feed = session.get(Feed, feed_id)
-                if feed is None:
-                    continue
-                outcome = refresh_feed(session, feed, rt.settings, http)
-                titles = [(a.title, a.url) for a in outcome.new_articles]
-            if outcome.error:
-                errors += 1
-                click.echo(f"{outcome.url}: error: {outcome.error}", err=True)
-                continue
+    client = None if dry_run else make_client(rt.settings)
+    report = poll_once(rt, client, dry_run=dry_run)
+    for outcome in sorted(report.outcomes, key=lambda o: o.url):
+        if outcome.error:
+            click.echo(f"{outcome.url}: {outcome.status}: {outcome.error}", err=True)
+        else:
             click.echo(
-                f"{outcome.url}: {len(titles)} new, {outcome.edited} edited ({outcome.status})"
+                f"{outcome.url}: {len(outcome.new_articles)} new, {outcome.edited} edited "
+                f"({outcome.status})"
             )
-            if dry_run:
-                for title, link in titles:
-                    click.echo(f"  would announce: {title} <{link}>")
-    if not feed_ids:
+        if outcome.moved_from:
+            click.echo(f"  moved permanently from {outcome.moved_from}")
+    if not report.outcomes:
         click.echo("No feed is due.")
+    if dry_run:
+        click.echo(f"Dry run: {len(report.would_post)} announcements would be posted.")
+        for line in report.would_post:
+            click.echo(f"  would post to {line}")
+        return
+    if report.skipped:
+        click.echo(
+            f"Announcements skipped: {report.skipped} "
+            f"({report.owed} posts are waiting and go out once it is).",
+            err=True,
+        )
+        return
+    delivery = report.delivery
+    if delivery is not None:
+        click.echo(f"Posted {delivery.posted} announcements; {report.owed} still waiting.")
+        for reason in delivery.broken:
+            click.echo(f"  subscription broken: {reason}", err=True)
+        if delivery.stopped:
+            click.echo(f"  stopped early: {delivery.stopped}", err=True)
 
 
 # -- db --------------------------------------------------------------------------------------
@@ -216,6 +443,11 @@ def db_upgrade(ctx: Context) -> None:
     click.echo(
         f"Database is at the latest schema ({rt.engine.url.render_as_string(hide_password=True)})."
     )
+
+
+from bot.slack.runner import run  # noqa: E402  (the `run` command lives with the Slack app)
+
+cli.add_command(run)
 
 
 def main() -> None:

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     devopsbot_port: int = Field(default=3000, ge=1, le=65535)
     devopsbot_admins: str = ""
     devopsbot_log_level: str = "INFO"
+    # Feed subscriptions and announcements (issue 3).
+    devopsbot_pause_after: int = Field(default=86400, ge=60)  # seconds of failures before pausing
+    devopsbot_post_interval: float = Field(default=1.0, ge=0, le=60)  # per-channel pacing, seconds
+    devopsbot_tick_seconds: int = Field(default=60, ge=5, le=3600)  # scheduler tick
+    # The Slack app (issue 4): where `devopsbot run` serves /slack/events and /healthz.
+    devopsbot_host: str = "0.0.0.0"
 
     @field_validator("slack_api_url")
     @classmethod

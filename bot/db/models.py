@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -126,3 +127,124 @@ class Chunk(Base):
     line_end: Mapped[int | None] = mapped_column(Integer)
 
     source: Mapped[Source] = relationship(back_populates="chunks")
+
+
+# -- Subscriptions and announcements (issue 3) -------------------------------------------------
+
+
+class Subscription(Base):
+    """A feed announced into one Slack channel; channel_id None means "index only"."""
+
+    __tablename__ = "subscriptions"
+    # NULLs are distinct in a unique constraint, so the service keeps one index-only row per feed.
+    __table_args__ = (UniqueConstraint("feed_id", "channel_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), index=True)
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|paused|broken
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    backfill: Mapped[int] = mapped_column(Integer, default=0)
+    include_filters: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of strings
+    exclude_filters: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of strings
+    unfurl: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+    feed: Mapped[Feed] = relationship()
+
+
+class _OutboxItem:
+    """Posting state shared by everything owed to a channel: claimed, then posted, once."""
+
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    sort_at: Mapped[datetime] = mapped_column(default=utcnow)  # posting order: oldest first
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    posted_at: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class Delivery(_OutboxItem, Base):
+    """One article owed to one subscription; the unique key is what makes a post happen once.
+
+    state: pending → claimed → posted, or filtered (dropped by the subscription's filters).
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "article_id"),
+        Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+
+
+class Notice(_OutboxItem, Base):
+    """A message about a feed (paused, gone) owed to one subscription, posted once per `key`."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "key"),
+        Index("ix_notices_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(128))  # e.g. "paused:<feed id>:<first failure>"
+    kind: Mapped[str] = mapped_column(String(16))  # "paused" | "gone"
+    text: Mapped[str] = mapped_column(Text)  # mrkdwn, already escaped
+
+
+# -- Slack app: answer feedback, questions asked, events already handled ---------------------
+
+
+class AnswerFeedback(Base):
+    """A 👍/👎 on an answer; one vote per (user, chunk, question), a second click changes it."""
+
+    __tablename__ = "answer_feedback"
+    __table_args__ = (UniqueConstraint("user_id", "chunk_id", "question_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    question_key: Mapped[str] = mapped_column(String(64))  # sha256 of the normalized question
+    # No foreign key: reloading notes replaces chunks, and the vote is still worth keeping.
+    chunk_id: Mapped[int] = mapped_column(Integer, index=True)
+    chunk_title: Mapped[str] = mapped_column(String(1024), default="")
+    user_id: Mapped[str] = mapped_column(String(32))
+    value: Mapped[int] = mapped_column(Integer)  # +1 or -1
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AskedQuestion(Base):
+    """Every question put to the bot (slash command, DM or mention), for App Home's top list."""
+
+    __tablename__ = "asked_questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    question_key: Mapped[str] = mapped_column(String(255), index=True)  # normalized text
+    user_id: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    surface: Mapped[str] = mapped_column(String(16))  # "command" | "dm" | "mention"
+    answered: Mapped[bool] = mapped_column(default=False)
+    top_chunk_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HandledEvent(Base):
+    """An Events API event_id some replica already took on; the key makes retries no-ops."""
+
+    __tablename__ = "slack_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.db.models import Article, Chunk, Feed, Source, utcnow
@@ -45,24 +45,36 @@ def bump_revision(session: Session, source: Source) -> None:
     session.refresh(source, ["revision"])
 
 
+def _chunk_rows(
+    source: Source, drafts: Sequence[ChunkDraft], article_id: int | None = None
+) -> list[dict[str, object]]:
+    return [
+        {
+            "source_id": source.id,
+            "article_id": article_id,
+            "kind": d.kind,
+            "title": d.title[:1024],
+            "section": d.section[:1024],
+            "text": d.text,
+            "url": d.url,
+            "position": i,
+            "line_start": d.line_start,
+            "line_end": d.line_end,
+        }
+        for i, d in enumerate(drafts)
+    ]
+
+
+def _insert_chunks(session: Session, rows: list[dict[str, object]]) -> None:
+    # One executemany instead of an ORM object per chunk: a cold poll stores tens of thousands.
+    if rows:
+        session.execute(insert(Chunk), rows)
+
+
 def _add_chunks(
     session: Session, source: Source, drafts: Sequence[ChunkDraft], article_id: int | None = None
 ) -> None:
-    session.add_all(
-        Chunk(
-            source_id=source.id,
-            article_id=article_id,
-            kind=d.kind,
-            title=d.title[:1024],
-            section=d.section[:1024],
-            text=d.text,
-            url=d.url,
-            position=i,
-            line_start=d.line_start,
-            line_end=d.line_end,
-        )
-        for i, d in enumerate(drafts)
-    )
+    _insert_chunks(session, _chunk_rows(source, drafts, article_id))
 
 
 def replace_note_chunks(
@@ -88,6 +100,7 @@ def store_feed_entries(session: Session, source: Source, parsed: ParsedFeed) -> 
     new: list[Article] = []
     edited: list[Article] = []
     seen: set[str] = set()
+    pending: list[tuple[Article, list[ChunkDraft]]] = []
     for entry in parsed.entries:
         if entry.key in seen:
             continue
@@ -118,9 +131,13 @@ def store_feed_entries(session: Session, source: Source, parsed: ParsedFeed) -> 
         article.text = text or summary
         article.tags = ", ".join(entry.tags)
         article.content_hash = entry.content_hash
-        session.flush()
         drafts = article_chunks(entry.title, blocks, entry.url, summary, article.tags)
-        _add_chunks(session, source, drafts, article.id)
+        pending.append((article, drafts))
+    if pending:
+        session.flush()  # one batched INSERT gives every new article its id (document order)
+        _insert_chunks(
+            session, [row for a, drafts in pending for row in _chunk_rows(source, drafts, a.id)]
+        )
     if new or edited:
         bump_revision(session, source)
     return StoredEntries(new, edited)
@@ -129,6 +146,23 @@ def store_feed_entries(session: Session, source: Source, parsed: ParsedFeed) -> 
 def source_revisions(session: Session) -> dict[int, int]:
     """Source id → revision, the cheap check an index runs before answering."""
     return {sid: rev for sid, rev in session.execute(select(Source.id, Source.revision))}
+
+
+def as_indexed(chunk: Chunk, source_name: str) -> IndexedChunk:
+    """A stored chunk in the shape the index keeps and hits carry."""
+    return IndexedChunk(
+        id=chunk.id,
+        source_id=chunk.source_id,
+        kind=chunk.kind,
+        title=chunk.title,
+        section=chunk.section,
+        text=chunk.text,
+        url=chunk.url,
+        source_name=source_name,
+        article_id=chunk.article_id,
+        line_start=chunk.line_start,
+        line_end=chunk.line_end,
+    )
 
 
 def indexed_chunks(session: Session, source_id: int) -> list[IndexedChunk]:
@@ -140,22 +174,7 @@ def indexed_chunks(session: Session, source_id: int) -> list[IndexedChunk]:
     rows = session.scalars(
         select(Chunk).where(Chunk.source_id == source_id).order_by(Chunk.position, Chunk.id)
     )
-    return [
-        IndexedChunk(
-            id=c.id,
-            source_id=c.source_id,
-            kind=c.kind,
-            title=c.title,
-            section=c.section,
-            text=c.text,
-            url=c.url,
-            source_name=name,
-            article_id=c.article_id,
-            line_start=c.line_start,
-            line_end=c.line_end,
-        )
-        for c in rows
-    ]
+    return [as_indexed(c, name) for c in rows]
 
 
 def count_sources(session: Session) -> int:

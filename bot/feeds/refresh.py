@@ -1,30 +1,36 @@
-"""The feed pipeline, one orchestrator: fetch → parse → store → schedule the next check.
+"""The feed pipeline, one orchestrator: claim → fetch → parse → store → owe posts → reschedule.
 
-Stages never call each other; this module is the only one that knows all of them.
+Stages never call each other; this module is the only one that knows all of them. Network and
+parsing run outside any database transaction, so a slow feed never holds a lock or connection.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.config import Settings
 from bot.db.models import Article, Feed, Source, utcnow
+from bot.db.outbox import aware, enqueue_articles, enqueue_notice
 from bot.db.store import get_or_create_source, store_feed_entries
 from bot.feeds.fetch import FetchError, FetchResult, check_url_allowed, fetch_feed
 from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
+from bot.slack.text import escape
 
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL = timedelta(minutes=5)
 MAX_INTERVAL = timedelta(hours=24)
 MAX_BACKOFF = timedelta(hours=6)
+INTERNAL_ERROR = "an internal error stopped this poll (details are in the bot's log); will retry."
 
 
 class FeedError(Exception):
@@ -38,61 +44,35 @@ class PollOutcome:
     feed_id: int
     url: str
     title: str
-    status: str  # "updated" | "not_modified" | "error" | "gone"
+    status: str  # "updated" | "not_modified" | "error" | "gone" | "paused"
     new_articles: list[Article] = field(default_factory=list)
     edited: int = 0
     error: str | None = None
+    queued: int = 0  # posts now owed to channels
+    moved_from: str | None = None
 
 
-def _download(
-    url: str, settings: Settings, http: httpx.Client | None, feed: Feed | None = None
-) -> FetchResult:
-    return fetch_feed(
-        url,
-        etag=feed.etag if feed else None,
-        last_modified=feed.last_modified if feed else None,
-        timeout=settings.devopsbot_http_timeout,
-        max_bytes=settings.devopsbot_max_feed_bytes,
-        allow_private=settings.devopsbot_allow_private_urls,
-        client=http,
-    )
+@dataclass(frozen=True)
+class FeedSnapshot:
+    """What a fetch needs to know about a feed, read in a short transaction."""
+
+    id: int
+    url: str
+    etag: str | None
+    last_modified: str | None
 
 
-def add_feed(
-    session: Session, url: str, settings: Settings, http: httpx.Client | None = None
-) -> tuple[Feed, list[Article]]:
-    """Fetch and parse `url`, then store the feed and its current entries (nothing on error)."""
-    url = url.strip()
-    try:
-        check_url_allowed(url, settings.devopsbot_allow_private_urls)
-        existing = session.scalar(select(Feed).where(Feed.url == url))
-        if existing is not None:
-            return existing, []
-        result = _download(url, settings, http)
-        parsed = parse_feed(result.body, result.final_url)
-    except FetchError as exc:
-        raise FeedError(exc.message) from None
-    except FeedParseError as exc:
-        raise FeedError(str(exc)) from None
-    stored_url = result.permanent_url or url
-    source = get_or_create_source(session, "feed", stored_url, parsed.title)
-    now = utcnow()
-    feed = Feed(
-        source_id=source.id,
-        url=stored_url,
-        site_url=parsed.site_url,
-        title=parsed.title,
-        interval_seconds=settings.devopsbot_poll_interval,
-        etag=result.etag,
-        last_modified=result.last_modified,
-        last_checked_at=now,
-        last_success_at=now,
-        next_check_at=now + _next_interval(feed_interval(settings), parsed, result),
-    )
-    session.add(feed)
-    session.flush()
-    stored = store_feed_entries(session, source, parsed)
-    return feed, stored.new
+@dataclass
+class Fetched:
+    """The outcome of the network and parse stages, before anything is stored."""
+
+    snapshot: FeedSnapshot
+    result: FetchResult | None = None
+    parsed: ParsedFeed | None = None
+    error: FetchError | FeedParseError | None = None
+
+
+# -- schedule ----------------------------------------------------------------------------------
 
 
 def feed_interval(settings: Settings) -> timedelta:
@@ -119,27 +99,140 @@ def backoff(failures: int, base: timedelta, retry_after: float | None = None) ->
     return delay
 
 
-def refresh_feed(
+# -- stages without a database -----------------------------------------------------------------
+
+
+def _download(
+    url: str, settings: Settings, http: httpx.Client | None, snapshot: FeedSnapshot | None = None
+) -> FetchResult:
+    return fetch_feed(
+        url,
+        etag=snapshot.etag if snapshot else None,
+        last_modified=snapshot.last_modified if snapshot else None,
+        timeout=settings.devopsbot_http_timeout,
+        max_bytes=settings.devopsbot_max_feed_bytes,
+        allow_private=settings.devopsbot_allow_private_urls,
+        client=http,
+    )
+
+
+def fetch_and_parse(
+    snapshot: FeedSnapshot, settings: Settings, http: httpx.Client | None = None
+) -> Fetched:
+    """Conditional GET and parse; a 304 costs no parsing. Errors are returned, not raised."""
+    fetched = Fetched(snapshot)
+    try:
+        fetched.result = _download(snapshot.url, settings, http, snapshot)
+        if not fetched.result.not_modified:
+            fetched.parsed = parse_feed(fetched.result.body, fetched.result.final_url)
+    except (FetchError, FeedParseError) as exc:
+        fetched.error = exc
+    return fetched
+
+
+def download_new_feed(
+    url: str, settings: Settings, http: httpx.Client | None = None
+) -> tuple[FetchResult, ParsedFeed]:
+    """Fetch and parse a feed we do not have yet; raises FeedError with a readable message."""
+    try:
+        check_url_allowed(url, settings.devopsbot_allow_private_urls)
+        result = _download(url, settings, http)
+        return result, parse_feed(result.body, result.final_url)
+    except FetchError as exc:
+        raise FeedError(exc.message) from None
+    except FeedParseError as exc:
+        raise FeedError(str(exc)) from None
+
+
+# -- stages with a database --------------------------------------------------------------------
+
+
+def create_feed(
     session: Session,
-    feed: Feed,
+    url: str,
+    result: FetchResult,
+    parsed: ParsedFeed,
     settings: Settings,
-    http: httpx.Client | None = None,
     now: datetime | None = None,
-) -> PollOutcome:
-    """Poll one feed: conditional GET, parse, store new and edited entries, plan the next poll."""
+) -> tuple[Feed, list[Article]]:
+    """Store a freshly fetched feed and everything it holds now (all of it counts as seen)."""
     now = now or utcnow()
+    stored_url = result.permanent_url or url
+    source = get_or_create_source(session, "feed", stored_url, parsed.title)
+    feed = Feed(
+        source_id=source.id,
+        url=stored_url,
+        site_url=parsed.site_url,
+        title=parsed.title,
+        interval_seconds=settings.devopsbot_poll_interval,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        last_checked_at=now,
+        last_success_at=now,
+        consecutive_failures=0,
+        next_check_at=now + _next_interval(feed_interval(settings), parsed, result),
+    )
+    session.add(feed)
+    session.flush()
+    stored = store_feed_entries(session, source, parsed)
+    return feed, stored.new
+
+
+def add_feed(
+    session: Session, url: str, settings: Settings, http: httpx.Client | None = None
+) -> tuple[Feed, list[Article]]:
+    """Fetch and parse `url`, then store the feed and its current entries (nothing on error)."""
+    url = url.strip()
+    existing = session.scalar(select(Feed).where(Feed.url == url))
+    if existing is not None:
+        return existing, []
+    result, parsed = download_new_feed(url, settings, http)
+    if result.permanent_url:
+        moved = session.scalar(select(Feed).where(Feed.url == result.permanent_url))
+        if moved is not None:
+            return moved, []
+    return create_feed(session, url, result, parsed, settings)
+
+
+def _feed_name(feed: Feed) -> str:
+    return escape(feed.title or feed.url)
+
+
+def _pause_text(feed: Feed, since: datetime, error: str) -> str:
+    url = escape(feed.url)
+    return (
+        f":pause_button: *{_feed_name(feed)}* is no longer being checked: it has failed since "
+        f"{since:%Y-%m-%d %H:%M} UTC ({feed.consecutive_failures} attempts). "
+        f"Last error: {escape(error)}\n"
+        f"Once the feed works again, resume it with `/devops resume {url}` "
+        f"or `devopsbot feeds resume {url}`."
+    )
+
+
+def _gone_text(feed: Feed) -> str:
+    url = escape(feed.url)
+    return (
+        f":no_entry: *{_feed_name(feed)}* is gone: {url} answered HTTP 410, so it is no longer "
+        f"checked. Remove it with `/devops unsubscribe {url}`, or subscribe to its new address."
+    )
+
+
+def apply_fetch(
+    session: Session, feed: Feed, fetched: Fetched, settings: Settings, now: datetime
+) -> PollOutcome:
+    """Store what a fetch brought, owe new entries to channels, and plan the next poll."""
     outcome = PollOutcome(feed.id, feed.url, feed.title, "updated")
     feed.last_checked_at = now
     base = timedelta(seconds=feed.interval_seconds)
-    try:
-        result = _download(feed.url, settings, http, feed)
+    result, parsed, error = fetched.result, fetched.parsed, fetched.error
+    if error is None and result is not None:
         if result.permanent_url and result.permanent_url != feed.url:
+            outcome.moved_from = feed.url
             _move(session, feed, result.permanent_url)
-        parsed = None
-        if result.not_modified:
+            outcome.url = feed.url
+        if parsed is None:
             outcome.status = "not_modified"
         else:
-            parsed = parse_feed(result.body, result.final_url)
             source = session.get(Source, feed.source_id)
             assert source is not None
             stored = store_feed_entries(session, source, parsed)
@@ -147,6 +240,8 @@ def refresh_feed(
             outcome.edited = len(stored.edited)
             feed.title = parsed.title or feed.title
             feed.site_url = parsed.site_url or feed.site_url
+            outcome.title = feed.title
+            outcome.queued = enqueue_articles(session, feed.id, stored.new, now)
         feed.etag = result.etag
         feed.last_modified = result.last_modified
         feed.last_success_at = now
@@ -154,22 +249,75 @@ def refresh_feed(
         feed.consecutive_failures = 0
         feed.first_failure_at = None
         feed.next_check_at = now + _next_interval(base, parsed, result)
-    except (FetchError, FeedParseError) as exc:
-        message = exc.message if isinstance(exc, FetchError) else str(exc)
-        outcome.status = "error"
-        outcome.error = message
-        feed.last_error = message
-        feed.consecutive_failures += 1
-        feed.first_failure_at = feed.first_failure_at or now
-        retry_after = exc.retry_after if isinstance(exc, FetchError) else None
-        feed.next_check_at = now + backoff(feed.consecutive_failures, base, retry_after)
-        if isinstance(exc, FetchError) and exc.status == 410:
+    else:
+        assert error is not None
+        message = error.message if isinstance(error, FetchError) else str(error)
+        retry_after = error.retry_after if isinstance(error, FetchError) else None
+        _record_failure(session, feed, message, settings, now, retry_after, outcome)
+        if isinstance(error, FetchError) and error.status == 410:
             feed.status = "gone"
             feed.status_reason = message
             outcome.status = "gone"
-        log.warning("feed %s: %s", feed.url, message)
+            enqueue_notice(
+                session, feed.id, "gone", _notice_key("gone", feed), _gone_text(feed), now
+            )
     feed.claimed_until = None
     return outcome
+
+
+def _notice_key(kind: str, feed: Feed) -> str:
+    since = aware(feed.first_failure_at)
+    return f"{kind}:{feed.id}:{since:%Y%m%dT%H%M%S}" if since else f"{kind}:{feed.id}"
+
+
+def _record_failure(
+    session: Session,
+    feed: Feed,
+    message: str,
+    settings: Settings,
+    now: datetime,
+    retry_after: float | None,
+    outcome: PollOutcome,
+) -> None:
+    """Count the failure, back off, and pause the feed (telling its channels once) when it has
+    been failing for longer than DEVOPSBOT_PAUSE_AFTER."""
+    outcome.status = "error"
+    outcome.error = message
+    feed.last_error = message
+    feed.consecutive_failures += 1
+    feed.first_failure_at = aware(feed.first_failure_at) or now
+    base = timedelta(seconds=feed.interval_seconds)
+    feed.next_check_at = now + backoff(feed.consecutive_failures, base, retry_after)
+    since = feed.first_failure_at
+    if feed.status == "active" and now - since >= timedelta(seconds=settings.devopsbot_pause_after):
+        feed.status = "paused"
+        feed.status_reason = (
+            f"paused after failing since {since:%Y-%m-%d %H:%M} UTC "
+            f"({feed.consecutive_failures} attempts); last error: {message}"
+        )
+        outcome.status = "paused"
+        enqueue_notice(
+            session,
+            feed.id,
+            "paused",
+            _notice_key("paused", feed),
+            _pause_text(feed, since, message),
+            now,
+        )
+    log.warning("feed %s: %s", feed.url, message)
+
+
+def refresh_feed(
+    session: Session,
+    feed: Feed,
+    settings: Settings,
+    http: httpx.Client | None = None,
+    now: datetime | None = None,
+) -> PollOutcome:
+    """Poll one feed inside the caller's transaction (the scheduler uses poll_feed instead)."""
+    now = now or utcnow()
+    snapshot = FeedSnapshot(feed.id, feed.url, feed.etag, feed.last_modified)
+    return apply_fetch(session, feed, fetch_and_parse(snapshot, settings, http), settings, now)
 
 
 def _move(session: Session, feed: Feed, new_url: str) -> None:
@@ -179,14 +327,139 @@ def _move(session: Session, feed: Feed, new_url: str) -> None:
         feed.url = new_url
 
 
+# -- claiming and polling due feeds ------------------------------------------------------------
+
+
+def _due(model: type[Feed], now: datetime) -> object:
+    return and_(
+        model.status == "active",
+        model.next_check_at <= now,
+        or_(model.claimed_until.is_(None), model.claimed_until <= now),
+    )
+
+
+def claim_lease(settings: Settings) -> timedelta:
+    """How long a claim on a feed holds: longer than the slowest fetch plus storing it."""
+    return max(timedelta(minutes=5), timedelta(seconds=settings.devopsbot_http_timeout * 6))
+
+
+def claim_due_feeds(
+    session: Session, now: datetime, limit: int = 1, lease: timedelta = timedelta(minutes=5)
+) -> list[FeedSnapshot]:
+    """Atomically take up to `limit` due feeds for this worker (claimed_until = now + lease).
+
+    One UPDATE … RETURNING. On PostgreSQL the candidates come from a MATERIALIZED CTE locked
+    with SKIP LOCKED, so concurrent pollers take different feeds without waiting (a plain
+    `IN (SELECT … LIMIT n)` may be re-run per row by the planner and claim more than n). On
+    SQLite the UPDATE re-checks the claim under SQLite's single-writer lock.
+    """
+    candidate = aliased(Feed)
+    ids = (
+        select(candidate.id)
+        .where(_due(candidate, now))
+        .order_by(candidate.next_check_at, candidate.id)
+        .limit(limit)
+    )
+    stmt = update(Feed).values(claimed_until=now + lease)
+    if session.get_bind().dialect.name == "postgresql":
+        picked = (
+            ids.with_for_update(skip_locked=True, of=candidate)
+            .cte("picked")
+            .prefix_with("MATERIALIZED")
+        )
+        stmt = stmt.where(Feed.id == picked.c.id)
+    else:
+        stmt = stmt.where(Feed.id.in_(ids.scalar_subquery()), _due(Feed, now))
+    rows = session.execute(stmt.returning(Feed.id, Feed.url, Feed.etag, Feed.last_modified)).all()
+    return [FeedSnapshot(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def poll_feed(
+    sessions: sessionmaker[Session],
+    snapshot: FeedSnapshot,
+    settings: Settings,
+    http: httpx.Client | None = None,
+    now: datetime | None = None,
+) -> PollOutcome:
+    """Poll one claimed feed: network and parsing first, then one short write transaction."""
+    now = now or utcnow()
+    fetched = fetch_and_parse(snapshot, settings, http)
+    try:
+        with sessions.begin() as session:
+            feed = session.get(Feed, snapshot.id)
+            if feed is None:  # removed while we were fetching
+                return PollOutcome(snapshot.id, snapshot.url, "", "gone", error="feed removed")
+            return apply_fetch(session, feed, fetched, settings, now)
+    except Exception:
+        # Never let one feed stop the others; the user sees a sentence, the log has the trace.
+        log.exception("feed %s: storing the poll failed", snapshot.url)
+        outcome = PollOutcome(snapshot.id, snapshot.url, "", "error")
+        with sessions.begin() as session:
+            feed = session.get(Feed, snapshot.id)
+            if feed is not None:
+                outcome.title = feed.title
+                _record_failure(session, feed, INTERNAL_ERROR, settings, now, None, outcome)
+                feed.claimed_until = None
+        return outcome
+
+
+def poll_due_feeds(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    *,
+    http: httpx.Client | None = None,
+    now: datetime | None = None,
+    workers: int | None = None,
+    on_outcome: Callable[[PollOutcome], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[PollOutcome]:
+    """Claim and poll every feed due at `now`, `workers` at a time (DEVOPSBOT_POLL_WORKERS).
+
+    Each worker claims one feed at a time, so several processes can share the work and a feed
+    is polled at most once per call (its claim outlives the call unless the poll finishes).
+    `should_stop` is checked between feeds (a shutting-down bot stops claiming).
+    """
+    now = now or utcnow()
+    workers = workers or settings.devopsbot_poll_workers
+    lease = claim_lease(settings)
+    outcomes: list[PollOutcome] = []
+    own_http = http is None
+    client = http or httpx.Client(
+        timeout=settings.devopsbot_http_timeout,
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=workers * 2, max_keepalive_connections=workers * 2),
+    )
+
+    def work() -> None:
+        while should_stop is None or not should_stop():
+            with sessions.begin() as session:
+                claimed = claim_due_feeds(session, now, 1, lease)
+            if not claimed:
+                return
+            for snapshot in claimed:
+                outcome = poll_feed(sessions, snapshot, settings, client, now)
+                outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+
+    try:
+        if workers == 1:
+            work()
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="poll") as pool:
+                for future in [pool.submit(work) for _ in range(workers)]:
+                    future.result()
+    finally:
+        if own_http:
+            client.close()
+    return outcomes
+
+
 def due_feeds(session: Session, now: datetime | None = None, limit: int = 1000) -> list[Feed]:
-    """Active feeds whose next check is due, oldest first."""
+    """Active feeds whose next check is due, oldest first (a read-only look; nothing claimed)."""
     now = now or utcnow()
     return list(
         session.scalars(
-            select(Feed)
-            .where(Feed.status == "active", Feed.next_check_at <= now)
-            .order_by(Feed.next_check_at)
-            .limit(limit)
+            select(Feed).where(_due(Feed, now)).order_by(Feed.next_check_at).limit(limit)
         )
     )

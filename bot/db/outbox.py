@@ -1,0 +1,311 @@
+"""The announcement outbox: what each channel is owed (deliveries, notices) and who is posting it.
+
+Exactly-once rests on two database facts, not on memory:
+- a Delivery row is unique per (subscription, article), and rows are only created for articles
+  the store has just inserted (or, once, for a backfill), so an entry is owed at most once;
+- a row is *claimed* by one conditional UPDATE (state pending → claimed) before its post, and
+  marked posted after it, so two pollers never post the same row.
+
+The remaining window, stated honestly: if the process dies (or the database becomes unreachable)
+after Slack accepted a post but before `mark_posted` commits, the claim goes stale and the row is
+posted again once the lease (CLAIM_LEASE) runs out. That is seconds of exposure per post, and
+only on a crash at that instant; the opposite choice (never retry a stale claim) would lose posts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.db.models import Article, Delivery, Feed, Notice, Subscription
+from bot.feeds.filters import Filter, compile_filters, filter_text, keep, load_specs
+
+CLAIM_LEASE = timedelta(minutes=10)
+MAX_ATTEMPTS = 12
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A UTC-aware datetime (SQLite hands back naive ones; everything we store is UTC)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def insert_ignoring_duplicates(session: Session, model: type, rows: list[dict[str, Any]]) -> int:
+    """INSERT rows, silently skipping those that hit a unique constraint; returns rows inserted."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    result = session.execute(insert(model).values(rows).on_conflict_do_nothing())
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# -- what is owed ------------------------------------------------------------------------------
+
+
+def _date(article: Article) -> datetime | None:
+    return aware(article.published_at or article.updated_at)
+
+
+def oldest_first(articles: Sequence[Article]) -> list[Article]:
+    """Articles (given in feed-document order) in the order they were published.
+
+    With a date on every entry we sort by it; otherwise we trust the convention that feeds list
+    the newest entry first and reverse the document order.
+    """
+    indexed = list(enumerate(articles))
+    if indexed and all(_date(a) is not None for _, a in indexed):
+        return [a for _, a in sorted(indexed, key=lambda p: (_date(p[1]), -p[0]))]
+    return [a for _, a in reversed(indexed)]
+
+
+def subscription_filters(sub: Subscription) -> tuple[list[Filter], list[Filter]]:
+    """A subscription's include and exclude filters, compiled (stored ones were validated)."""
+    return compile_filters(load_specs(sub.include_filters)), compile_filters(
+        load_specs(sub.exclude_filters)
+    )
+
+
+def _delivery_rows(
+    sub: Subscription, ordered: Sequence[Article], now: datetime
+) -> list[dict[str, Any]]:
+    include, exclude = subscription_filters(sub)
+    rows = []
+    for i, article in enumerate(ordered):
+        text = filter_text(article.title, article.summary or article.text[:2000], article.tags)
+        rows.append(
+            {
+                "subscription_id": sub.id,
+                "article_id": article.id,
+                "state": "pending" if keep(text, include, exclude) else "filtered",
+                # Microsecond steps keep "oldest first" inside one poll without a second column.
+                "sort_at": now + timedelta(microseconds=i),
+                "created_at": now,
+                "next_attempt_at": now,
+                "attempts": 0,
+            }
+        )
+    return rows
+
+
+def channel_subscriptions(session: Session, feed_id: int) -> list[Subscription]:
+    """The feed's active subscriptions that announce into a channel."""
+    return list(
+        session.scalars(
+            select(Subscription)
+            .where(
+                Subscription.feed_id == feed_id,
+                Subscription.status == "active",
+                Subscription.channel_id.is_not(None),
+            )
+            .order_by(Subscription.id)
+        )
+    )
+
+
+def enqueue_articles(
+    session: Session, feed_id: int, articles: Sequence[Article], now: datetime
+) -> int:
+    """Owe each new article (document order) to every active channel subscription of the feed.
+
+    Returns how many deliveries will be posted (filtered ones are recorded but not posted).
+    """
+    if not articles:
+        return 0
+    ordered = oldest_first(articles)
+    rows: list[dict[str, Any]] = []
+    for sub in channel_subscriptions(session, feed_id):
+        rows.extend(_delivery_rows(sub, ordered, now))
+    insert_ignoring_duplicates(session, Delivery, rows)
+    return sum(1 for r in rows if r["state"] == "pending")
+
+
+def enqueue_backfill(session: Session, sub: Subscription, source_id: int, n: int) -> int:
+    """Owe the newest `n` stored articles of the feed to `sub`, to be posted oldest first."""
+    if n <= 0 or sub.channel_id is None:
+        return 0
+    articles = list(
+        session.scalars(select(Article).where(Article.source_id == source_id).order_by(Article.id))
+    )
+    newest = oldest_first(articles)[-n:]
+    rows = _delivery_rows(sub, newest, datetime.now(UTC))
+    insert_ignoring_duplicates(session, Delivery, rows)
+    return sum(1 for r in rows if r["state"] == "pending")
+
+
+def enqueue_notice(
+    session: Session, feed_id: int, kind: str, key: str, text: str, now: datetime
+) -> int:
+    """Owe one message about the feed to each active channel subscription, once per `key`."""
+    rows = [
+        {
+            "subscription_id": sub.id,
+            "key": key[:128],
+            "kind": kind,
+            "text": text,
+            "state": "pending",
+            "sort_at": now,
+            "created_at": now,
+            "next_attempt_at": now,
+            "attempts": 0,
+        }
+        for sub in channel_subscriptions(session, feed_id)
+    ]
+    return insert_ignoring_duplicates(session, Notice, rows)
+
+
+# -- who is posting it -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One post owed to a channel: an article delivery or a notice."""
+
+    kind: str  # "article" | "notice"
+    id: int
+    subscription_id: int
+    channel_id: str
+    sort_at: datetime
+    next_attempt_at: datetime
+    state: str
+
+
+def _model(kind: str) -> type[Delivery] | type[Notice]:
+    return Delivery if kind == "article" else Notice
+
+
+def _claimable(model: type[Delivery] | type[Notice], now: datetime) -> Any:
+    """Pending rows, and claims whose holder died (older than the lease)."""
+    return or_(
+        model.state == "pending",
+        and_(model.state == "claimed", model.claimed_at <= now - CLAIM_LEASE),
+    )
+
+
+def owed_items(session: Session, now: datetime, limit: int = 500) -> list[OutboxItem]:
+    """Pending (or stale-claimed) posts of active channel subscriptions, oldest first.
+
+    Rows whose retry time has not come are included, so callers can keep a channel's order by
+    not posting past them.
+    """
+    items: list[OutboxItem] = []
+    for kind in ("article", "notice"):
+        model = _model(kind)
+        rows = session.execute(
+            select(
+                model.id,
+                model.subscription_id,
+                Subscription.channel_id,
+                model.sort_at,
+                model.next_attempt_at,
+                model.state,
+            )
+            .join(Subscription, Subscription.id == model.subscription_id)
+            .where(
+                _claimable(model, now),
+                Subscription.status == "active",
+                Subscription.channel_id.is_not(None),
+            )
+            .order_by(model.sort_at, model.id)
+            .limit(limit)
+        )
+        items.extend(
+            OutboxItem(kind, r[0], r[1], r[2], aware(r[3]) or now, aware(r[4]) or now, r[5])  # type: ignore[arg-type]
+            for r in rows
+        )
+    items.sort(key=lambda i: (i.sort_at, i.kind != "notice", i.id))
+    return items
+
+
+def claim(session: Session, item: OutboxItem, now: datetime, worker: str) -> bool:
+    """Take the row for posting; False when another worker already has it."""
+    model = _model(item.kind)
+    result = session.execute(
+        update(model)
+        .where(model.id == item.id, _claimable(model, now), model.next_attempt_at <= now)
+        .values(
+            state="claimed",
+            claimed_at=now,
+            claimed_by=worker,
+            attempts=model.attempts + 1,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def mark_posted(session: Session, item: OutboxItem, ts: str | None, now: datetime) -> None:
+    """The post went out: never post this row again."""
+    model = _model(item.kind)
+    session.execute(
+        update(model)
+        .where(model.id == item.id)
+        .values(state="posted", posted_at=now, message_ts=ts, last_error=None)
+    )
+
+
+def release(session: Session, item: OutboxItem, retry_at: datetime, error: str) -> None:
+    """Give the row back, to be posted at `retry_at` (it keeps its place in the order)."""
+    model = _model(item.kind)
+    session.execute(
+        update(model)
+        .where(model.id == item.id)
+        .values(state="pending", claimed_by=None, next_attempt_at=retry_at, last_error=error)
+    )
+
+
+def attempts_of(session: Session, item: OutboxItem) -> int:
+    """How many times the row was claimed for posting."""
+    model = _model(item.kind)
+    return int(session.scalar(select(model.attempts).where(model.id == item.id)) or 0)
+
+
+def give_up(session: Session, item: OutboxItem, error: str) -> None:
+    """Stop trying one post that keeps failing for a reason of its own (logged by the caller)."""
+    model = _model(item.kind)
+    session.execute(
+        update(model).where(model.id == item.id).values(state="failed", last_error=error)
+    )
+
+
+def break_subscriptions(
+    session: Session, reason: str, *, channel_id: str | None = None, sub_id: int | None = None
+) -> int:
+    """Mark active channel subscriptions broken (all, one channel's, or one); their owed posts
+    stay pending until a resume."""
+    stmt = update(Subscription).where(
+        Subscription.status == "active", Subscription.channel_id.is_not(None)
+    )
+    if channel_id is not None:
+        stmt = stmt.where(Subscription.channel_id == channel_id)
+    if sub_id is not None:
+        stmt = stmt.where(Subscription.id == sub_id)
+    result = session.execute(stmt.values(status="broken", status_reason=reason))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def article_message_parts(
+    session: Session, item: OutboxItem
+) -> tuple[Article, Feed, Subscription] | None:
+    """What an article post is built from; None when the row vanished meanwhile."""
+    row = session.execute(
+        select(Article, Feed, Subscription)
+        .join(Delivery, Delivery.article_id == Article.id)
+        .join(Subscription, Subscription.id == Delivery.subscription_id)
+        .join(Feed, Feed.id == Subscription.feed_id)
+        .where(Delivery.id == item.id)
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def notice_text(session: Session, item: OutboxItem) -> str | None:
+    """The stored text of a notice."""
+    return session.scalar(select(Notice.text).where(Notice.id == item.id))

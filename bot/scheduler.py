@@ -1,0 +1,199 @@
+"""When to poll: an APScheduler 3.x background job that runs the feed pipeline, then delivery.
+
+The scheduler only says *when*. The database owns *what* is due (`feeds.next_check_at`) and who
+is polling it (`feeds.claimed_until`), so a restart or a second replica neither skips nor
+repeats work. `poll_once` is the same tick, used by `devopsbot poll --once`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
+from apscheduler.triggers.interval import IntervalTrigger
+from slack_sdk import WebClient
+from sqlalchemy import func, select
+
+from bot.db.models import Delivery, Notice, Subscription, utcnow
+from bot.feeds.refresh import PollOutcome, poll_due_feeds
+from bot.runtime import Runtime
+from bot.slack.announce import (
+    ChannelPacer,
+    DeliveryReport,
+    deliver_pending,
+    pending_posts,
+    worker_id,
+)
+
+log = logging.getLogger(__name__)
+
+POLL_JOB_ID = "devopsbot-poll-feeds"
+NO_TOKEN = "SLACK_BOT_TOKEN is not set"
+
+
+@dataclass
+class PollReport:
+    """What one tick did: feeds polled, posts made (or why not), and what a dry run would post."""
+
+    outcomes: list[PollOutcome] = field(default_factory=list)
+    delivery: DeliveryReport | None = None
+    skipped: str | None = None  # why announcements were not posted
+    owed: int = 0  # posts still waiting after this tick
+    would_post: list[str] = field(default_factory=list)
+
+    @property
+    def new(self) -> int:
+        """New articles stored by this tick."""
+        return sum(len(o.new_articles) for o in self.outcomes)
+
+    @property
+    def errors(self) -> list[PollOutcome]:
+        """Feeds that failed (including ones now paused or gone)."""
+        return [o for o in self.outcomes if o.error]
+
+
+def count_owed(runtime: Runtime) -> int:
+    """Posts waiting for an active channel subscription."""
+    with runtime.sessions() as session:
+        total = 0
+        for model in (Delivery, Notice):
+            total += (
+                session.scalar(
+                    select(func.count())
+                    .select_from(model)
+                    .join(Subscription, Subscription.id == model.subscription_id)
+                    .where(model.state.in_(("pending", "claimed")), Subscription.status == "active")
+                )
+                or 0
+            )
+        return total
+
+
+class Poller:
+    """One process's poller: keeps the channel pacing and worker id across ticks."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        client: WebClient | None,
+        *,
+        pacer: ChannelPacer | None = None,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.client = client
+        self.pacer = pacer or ChannelPacer(runtime.settings.devopsbot_post_interval)
+        self.http = http
+        self.worker = worker_id()
+        # Set by build_scheduler: true once shutdown began, so a tick ends between two steps.
+        self.should_stop: Callable[[], bool] | None = None
+
+    def poll_once(
+        self,
+        *,
+        dry_run: bool = False,
+        now: datetime | None = None,
+        budget_seconds: float | None = None,
+        index: bool = True,
+    ) -> PollReport:
+        """Poll every due feed, index what is new, then post (or, dry run, list) what is owed.
+
+        Stored articles are searchable at once (the store bumps their source's revision);
+        `index` also brings this process's in-memory index up to date right away, so the next
+        question pays nothing. A one-shot CLI process has no use for that.
+        """
+        rt = self.runtime
+        now = now or utcnow()
+        report = PollReport()
+        report.outcomes = poll_due_feeds(
+            rt.sessions, rt.settings, http=self.http, now=now, should_stop=self.should_stop
+        )
+        if index and any(o.new_articles or o.edited for o in report.outcomes):
+            with rt.sessions() as session:
+                rt.answerer.sync(session)
+        if dry_run:
+            report.would_post = pending_posts(rt.sessions, now)
+        elif self.client is None:
+            report.skipped = NO_TOKEN
+        else:
+            report.delivery = deliver_pending(
+                rt.sessions,
+                self.client,
+                rt.settings,
+                now=now,
+                pacer=self.pacer,
+                worker=self.worker,
+                budget_seconds=budget_seconds,
+                should_stop=self.should_stop,
+            )
+        report.owed = count_owed(rt)
+        return report
+
+    def tick(self) -> None:
+        """The scheduled job: never raises (one bad tick must not stop the next)."""
+        try:
+            report = self.poll_once(budget_seconds=self.runtime.settings.devopsbot_tick_seconds)
+        except Exception:
+            log.exception("poll tick failed; the next tick retries")
+            return
+        posted = report.delivery.posted if report.delivery else 0
+        if report.outcomes or posted:
+            log.info(
+                "polled %d feeds: %d new articles, %d errors, %d posted, %d owed",
+                len(report.outcomes),
+                report.new,
+                len(report.errors),
+                posted,
+                report.owed,
+            )
+
+
+def poll_once(
+    runtime: Runtime,
+    client: WebClient | None,
+    dry_run: bool = False,
+    *,
+    now: datetime | None = None,
+    pacer: ChannelPacer | None = None,
+    http: httpx.Client | None = None,
+    budget_seconds: float | None = None,
+    index: bool = False,
+) -> PollReport:
+    """One tick by hand (`devopsbot poll --once`): poll due feeds, store, announce.
+
+    `index=True` also refreshes `runtime.answerer` now (the scheduler's tick always does).
+    """
+    poller = Poller(runtime, client, pacer=pacer, http=http)
+    return poller.poll_once(dry_run=dry_run, now=now, budget_seconds=budget_seconds, index=index)
+
+
+def build_scheduler(runtime: Runtime, client: WebClient | None) -> BackgroundScheduler:
+    """A background scheduler (not started) with one tick job every DEVOPSBOT_TICK_SECONDS.
+
+    The job has an explicit id, replaces any job of that id, coalesces missed runs into one,
+    never overlaps itself, and tolerates being late by up to one tick (the default is 1 s).
+    `shutdown(wait=True)` returns once the running tick has finished its current step.
+    """
+    tick = runtime.settings.devopsbot_tick_seconds
+    poller = Poller(runtime, client)
+    scheduler = BackgroundScheduler(timezone=UTC)
+    # shutdown() marks the scheduler stopped before waiting for a running tick: the tick sees
+    # that and ends after the feed or post in hand, so stopping the bot takes seconds.
+    poller.should_stop = lambda: scheduler.state == STATE_STOPPED
+    scheduler.add_job(
+        poller.tick,
+        trigger=IntervalTrigger(seconds=tick, timezone=UTC),
+        id=POLL_JOB_ID,
+        name="poll due feeds and announce new posts",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=max(30, tick),
+        next_run_time=datetime.now(UTC),
+    )
+    return scheduler

@@ -1,0 +1,351 @@
+"""Posting what the outbox owes: oldest first, about one message per second per channel.
+
+A row is claimed before its post and marked posted after (see bot.db.outbox for the one
+remaining crash window). Slack errors are sorted into three kinds:
+- the channel or token can no longer be posted to (archived, not a member, bad token): the
+  subscription is marked broken with a readable reason and its posts wait for a resume;
+- rate limits and transient failures: the post is retried later, nothing is lost;
+- anything else that keeps failing on one message: given up after MAX_ATTEMPTS, logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Settings
+from bot.db.models import utcnow
+from bot.db.outbox import (
+    MAX_ATTEMPTS,
+    OutboxItem,
+    article_message_parts,
+    attempts_of,
+    break_subscriptions,
+    claim,
+    give_up,
+    mark_posted,
+    notice_text,
+    owed_items,
+    release,
+)
+from bot.slack.announce_blocks import Announcement, ArticleView, announcement, notice
+
+log = logging.getLogger(__name__)
+
+# The channel cannot take posts from us: every subscription in it is broken.
+CHANNEL_ERRORS = {
+    "channel_not_found": "Slack says the channel does not exist or the bot cannot see it",
+    "not_in_channel": "the bot is not a member of the channel; invite it with /invite",
+    "is_archived": "the channel is archived",
+}
+# The bot's token is unusable: nothing can be posted anywhere until it is fixed.
+TOKEN_ERRORS = {
+    "invalid_auth": "Slack rejected the bot token (invalid_auth); check SLACK_BOT_TOKEN",
+    "not_authed": "no bot token was sent (not_authed); check SLACK_BOT_TOKEN",
+    "account_inactive": "the bot's token belongs to a deactivated user or app",
+    "token_revoked": "the bot token was revoked; reinstall the app and update SLACK_BOT_TOKEN",
+    "token_expired": "the bot token expired; reinstall the app and update SLACK_BOT_TOKEN",
+    "missing_scope": "the bot token lacks the chat:write scope; reinstall the app",
+}
+RETRY_BASE = timedelta(seconds=30)
+RETRY_MAX = timedelta(hours=1)
+
+
+def make_client(settings: Settings) -> WebClient | None:
+    """A WebClient for announcements (SLACK_API_URL, 429 retries on); None without a token."""
+    if settings.slack_bot_token is None or not settings.slack_bot_token.get_secret_value():
+        return None
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=int(max(settings.devopsbot_http_timeout, 1)),
+    )
+    return ensure_rate_limit_retries(client)
+
+
+def ensure_rate_limit_retries(client: WebClient) -> WebClient:
+    """Install slack_sdk's RateLimitErrorRetryHandler (not on by default) once."""
+    if not any(isinstance(h, RateLimitErrorRetryHandler) for h in client.retry_handlers):
+        client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
+    return client
+
+
+def worker_id() -> str:
+    """Who holds a claim: host, process and a random suffix (two workers in one process differ)."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class ChannelPacer:
+    """At most one post per `interval` seconds per channel; the clock and sleep are injectable.
+
+    Shared by every delivery run of a process, so pacing holds across scheduler ticks.
+    """
+
+    def __init__(
+        self,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.sleep = sleep
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def ready_at(self, channel: str) -> float:
+        """When the channel may get its next post (clock units)."""
+        with self._lock:
+            return self._next.get(channel, float("-inf"))
+
+    def wait(self, channel: str) -> None:
+        """Sleep until the channel may get its next post."""
+        delay = self.ready_at(channel) - self.clock()
+        if delay > 0:
+            self.sleep(delay)
+
+    def posted(self, channel: str, extra: float = 0.0) -> None:
+        """A post just went to the channel (or Slack asked us to wait `extra` seconds)."""
+        with self._lock:
+            self._next[channel] = self.clock() + max(self.interval, extra)
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery run did."""
+
+    posted: int = 0
+    retrying: int = 0
+    failed: int = 0
+    broken: list[str] = field(default_factory=list)  # readable reasons, one per channel/token
+    would_post: list[tuple[str, str]] = field(default_factory=list)  # dry run: (channel, text)
+    stopped: str | None = None  # why the run stopped early
+
+
+def _build(session: Session, item: OutboxItem) -> tuple[Announcement, bool] | None:
+    """The message for a claimed row and whether to unfurl links; None if the row vanished."""
+    if item.kind == "notice":
+        text = notice_text(session, item)
+        return None if text is None else (notice(text), False)
+    parts = article_message_parts(session, item)
+    if parts is None:
+        return None
+    article, feed, sub = parts
+    view = ArticleView(
+        title=article.title,
+        url=article.url,
+        feed_title=feed.title or feed.url,
+        author=article.author,
+        published_at=article.published_at or article.updated_at,
+        summary=article.summary,
+        text=article.text,
+    )
+    return announcement(view), bool(sub.unfurl)
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    return min(RETRY_BASE * (2 ** max(attempts - 1, 0)), RETRY_MAX)
+
+
+def _queues(items: list[OutboxItem], now: datetime) -> dict[str, deque[OutboxItem]]:
+    """Per channel, the owed posts that are due, stopping at the first one that is not: a
+    post waiting for a retry keeps the ones after it waiting too, so order holds."""
+    queues: dict[str, deque[OutboxItem]] = {}
+    blocked: set[str] = set()
+    for item in items:
+        if item.channel_id in blocked:
+            continue
+        if item.state == "pending" and item.next_attempt_at > now:
+            blocked.add(item.channel_id)
+            continue
+        queues.setdefault(item.channel_id, deque()).append(item)
+    return queues
+
+
+def pending_posts(sessions: sessionmaker[Session], now: datetime | None = None) -> list[str]:
+    """Dry run: one line per post that would go out now, without claiming anything."""
+    now = now or utcnow()
+    lines = []
+    with sessions() as session:
+        for channel, items in _queues(owed_items(session, now, limit=10_000), now).items():
+            for item in items:
+                built = _build(session, item)
+                if built is not None:
+                    lines.append(f"{channel}: {built[0].text}")
+    return lines
+
+
+def deliver_pending(
+    sessions: sessionmaker[Session],
+    client: WebClient,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    pacer: ChannelPacer | None = None,
+    worker: str | None = None,
+    budget_seconds: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> DeliveryReport:
+    """Post what is owed, oldest first per channel, channels interleaved by their pacing.
+
+    `budget_seconds` bounds the run (on the pacer's clock) and `should_stop` is checked before
+    each post; what is left stays owed for the next run.
+    """
+    now = now or utcnow()
+    pacer = pacer or ChannelPacer(settings.devopsbot_post_interval)
+    worker = worker or worker_id()
+    ensure_rate_limit_retries(client)
+    report = DeliveryReport()
+    with sessions() as session:
+        queues = _queues(owed_items(session, now), now)
+    deadline = pacer.clock() + budget_seconds if budget_seconds is not None else None
+
+    while queues:
+        channel = min(queues, key=pacer.ready_at)
+        if deadline is not None and max(pacer.ready_at(channel), pacer.clock()) > deadline:
+            report.stopped = "time budget used up; the rest is posted on the next run"
+            break
+        pacer.wait(channel)
+        if should_stop is not None and should_stop():
+            report.stopped = "shutting down; the rest is posted on the next run"
+            break
+        item = queues[channel].popleft()
+        if not queues[channel]:
+            del queues[channel]
+        with sessions.begin() as session:
+            if not claim(session, item, now, worker):
+                continue  # another worker has it
+            built = _build(session, item)
+        if built is None:
+            continue
+        message, unfurl = built
+        outcome = _post(sessions, client, item, message, unfurl, now, report)
+        pacer.posted(channel, extra=outcome.wait)
+        if outcome.drop_channel:
+            queues.pop(channel, None)
+        if outcome.stop:
+            report.stopped = outcome.stop
+            break
+    return report
+
+
+@dataclass(frozen=True)
+class _PostOutcome:
+    wait: float = 0.0
+    drop_channel: bool = False
+    stop: str | None = None
+
+
+def _post(
+    sessions: sessionmaker[Session],
+    client: WebClient,
+    item: OutboxItem,
+    message: Announcement,
+    unfurl: bool,
+    now: datetime,
+    report: DeliveryReport,
+) -> _PostOutcome:
+    try:
+        response = client.chat_postMessage(
+            channel=item.channel_id,
+            text=message.text,
+            blocks=message.blocks,
+            unfurl_links=unfurl,
+            unfurl_media=unfurl,
+        )
+    except SlackApiError as exc:
+        return _on_slack_error(sessions, item, exc, now, report)
+    except Exception as exc:  # network trouble: urllib/socket errors, timeouts
+        reason = f"could not reach Slack ({type(exc).__name__}); will retry"
+        log.warning("posting to %s: %s", item.channel_id, reason)
+        return _retry_later(sessions, item, reason, now, report, None)
+    with sessions.begin() as session:
+        mark_posted(session, item, response.get("ts"), utcnow())
+    report.posted += 1
+    return _PostOutcome()
+
+
+def _on_slack_error(
+    sessions: sessionmaker[Session],
+    item: OutboxItem,
+    exc: SlackApiError,
+    now: datetime,
+    report: DeliveryReport,
+) -> _PostOutcome:
+    response = exc.response
+    error = str(response.get("error") or f"HTTP {response.status_code}")
+    if error in CHANNEL_ERRORS or error in TOKEN_ERRORS:
+        token = error in TOKEN_ERRORS
+        if token:
+            reason = f"{TOKEN_ERRORS[error]}; then run `devopsbot feeds resume --broken`"
+        else:
+            reason = (
+                f"{CHANNEL_ERRORS[error]} ({error}); fix that, then resume with "
+                "`/devops resume <url>` or `devopsbot feeds resume --broken`"
+            )
+        with sessions.begin() as session:
+            release(session, item, now, reason)
+            if token:
+                # The token is shared: every channel is broken for the same reason.
+                break_subscriptions(session, reason)
+            else:
+                break_subscriptions(session, reason, channel_id=item.channel_id)
+        log.warning("subscription(s) in %s marked broken: %s", item.channel_id, reason)
+        report.broken.append(f"{item.channel_id}: {reason}")
+        return _PostOutcome(drop_channel=True, stop=reason if token else None)
+    if response.status_code == 429 or error == "ratelimited":
+        retry_after = _retry_after(response.headers)
+        reason = f"Slack rate limit (HTTP 429); retrying in {retry_after:.0f}s"
+        return _retry_later(sessions, item, reason, now, report, retry_after)
+    reason = f"Slack answered {error}"
+    return _retry_later(sessions, item, reason, now, report, None)
+
+
+def _retry_after(headers: dict[str, object]) -> float:
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            try:
+                return max(1.0, float(str(raw)))
+            except ValueError:
+                break
+    return 30.0
+
+
+def _retry_later(
+    sessions: sessionmaker[Session],
+    item: OutboxItem,
+    reason: str,
+    now: datetime,
+    report: DeliveryReport,
+    retry_after: float | None,
+) -> _PostOutcome:
+    with sessions.begin() as session:
+        attempts = attempts_of(session, item)
+        if retry_after is None and attempts >= MAX_ATTEMPTS:
+            give_up(session, item, reason)
+            log.error(
+                "giving up on a post to %s after %d attempts: %s", item.channel_id, attempts, reason
+            )
+            report.failed += 1
+            return _PostOutcome()
+        delay = (
+            timedelta(seconds=retry_after) if retry_after is not None else _retry_delay(attempts)
+        )
+        release(session, item, now + delay, reason)
+    report.retrying += 1
+    # The channel's later posts wait behind this one, so its order holds.
+    return _PostOutcome(wait=retry_after or 0.0, drop_channel=True)

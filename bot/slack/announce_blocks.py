@@ -1,0 +1,101 @@
+"""Block Kit for a feed announcement: a pure function from an article to blocks + fallback text.
+
+Everything that came from a feed goes through `escape`/`link`, so a title such as
+`<!channel> win` is shown literally and pings nobody.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.slack.text import escape, link, truncate
+
+EXCERPT_CHARS = 300
+TITLE_CHARS = 250
+SECTION_LIMIT = 3000
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    """The article fields an announcement shows (plain text; nothing escaped yet)."""
+
+    title: str
+    url: str | None
+    feed_title: str
+    author: str | None = None
+    published_at: datetime | None = None
+    summary: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """What chat.postMessage gets: blocks and the notification/fallback text."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+def excerpt(summary: str, text: str, title: str, limit: int = EXCERPT_CHARS) -> str:
+    """A plain-text excerpt of at most `limit` characters, cut at a word, never repeating
+    the title alone."""
+    for candidate in (summary, text):
+        flat = _SPACE.sub(" ", candidate or "").strip()
+        if flat and flat.casefold() != title.strip().casefold():
+            if len(flat) <= limit:
+                return flat
+            cut = flat[: limit - 1]
+            space = cut.rfind(" ")
+            if space > limit * 0.6:
+                cut = cut[:space]
+            return cut.rstrip(" ,.;:-") + "…"
+    return ""
+
+
+def _date(value: datetime) -> str:
+    """A Slack date token: shown in the reader's time zone, with a UTC fallback."""
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    fallback = value.astimezone(UTC).strftime("%Y-%m-%d")
+    return f"<!date^{int(value.timestamp())}^{{date_short_pretty}}|{fallback}>"
+
+
+def announcement(article: ArticleView) -> Announcement:
+    """Linked title, feed name, author and date when known, a short excerpt, fallback text."""
+    title = truncate(_SPACE.sub(" ", article.title).strip() or "(untitled)", TITLE_CHARS)
+    feed = truncate(_SPACE.sub(" ", article.feed_title).strip() or "a feed", 150)
+    headline = f"*{link(article.url, title)}*"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": headline, "verbatim": True}}
+    ]
+    meta = [escape(feed)]
+    if article.author and article.author.strip():
+        meta.append(escape(truncate(_SPACE.sub(" ", article.author).strip(), 100)))
+    if article.published_at is not None:
+        meta.append(_date(article.published_at))
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(meta)}]})
+    body = excerpt(article.summary, article.text, article.title)
+    if body:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": truncate(escape(body), SECTION_LIMIT),
+                    "verbatim": True,
+                },
+            }
+        )
+    fallback = f"New in {escape(feed)}: {link(article.url, title)}"
+    return Announcement(text=fallback, blocks=blocks)
+
+
+def notice(text: str) -> Announcement:
+    """A bot message about a feed (already escaped mrkdwn) as one section."""
+    return Announcement(
+        text=text,
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}],
+    )

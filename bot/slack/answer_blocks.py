@@ -1,0 +1,284 @@
+"""Pure Block Kit builders for answers: values in, `{"text", "blocks"}` out, no Slack calls.
+
+Limits we keep (Slack rejects the whole message otherwise): section text ≤ 3,000 characters,
+≤ 50 blocks a message, button values ≤ 2,000 characters, and always a fallback `text`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from bot.knowledge.index import IndexedChunk
+from bot.slack.mrkdwn import (
+    SECTION_LIMIT,
+    inline_to_mrkdwn,
+    markdown_pieces,
+    plain_excerpt,
+    split_mrkdwn,
+)
+from bot.slack.text import escape, link, truncate
+
+MAX_BLOCKS = 50
+MAX_BUTTON_VALUE = 2000
+BEST_ANSWER_SECTIONS = 4  # 12,000 characters of one note is plenty; the source has the rest
+ARTICLE_EXCERPT = 600
+
+ACTION_SHARE = "devops_share"
+ACTION_MORE = "devops_more"
+ACTION_VOTE_UP = "devops_vote_up"
+ACTION_VOTE_DOWN = "devops_vote_down"
+
+Style = Literal["private", "conversation", "shared"]
+_BULLET_MARK = re.compile(r"^[-*+]\s+")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{1,30}$")
+
+
+@dataclass(frozen=True)
+class Message:
+    """A Slack message body: fallback text plus blocks."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for chat.postMessage / respond()."""
+        return {"text": self.text, "blocks": self.blocks}
+
+
+@dataclass(frozen=True)
+class AnswerHit:
+    """One ranked chunk with what the message shows beside it (an article's date)."""
+
+    chunk: IndexedChunk
+    score: float
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the service found for a question, ready to render."""
+
+    question: str
+    answered: bool
+    hits: tuple[AnswerHit, ...] = ()
+
+
+# -- small pieces ------------------------------------------------------------------------------
+
+
+def section(text: str) -> dict[str, Any]:
+    """A mrkdwn section; the text must already be escaped mrkdwn."""
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_LIMIT)}}
+
+
+def context(*texts: str) -> dict[str, Any]:
+    """A context block of up to 10 mrkdwn elements."""
+    elements = [{"type": "mrkdwn", "text": truncate(t, SECTION_LIMIT)} for t in texts if t][:10]
+    return {"type": "context", "elements": elements}
+
+
+def divider() -> dict[str, Any]:
+    return {"type": "divider"}
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    """A button; plain_text labels are not parsed by Slack, so need no escaping."""
+    element: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": truncate(text, 75), "emoji": True},
+        "action_id": action_id,
+        "value": value[:MAX_BUTTON_VALUE],
+    }
+    if style:
+        element["style"] = style
+    return element
+
+
+def mention(user_id: str | None) -> str:
+    """`<@U123>` for a well-formed user id, else nothing (never echo arbitrary text as markup)."""
+    return f"<@{user_id}>" if user_id and _USER_ID.match(user_id) else "someone"
+
+
+def slack_date(moment: datetime | None) -> str:
+    """A date Slack renders in the reader's locale, with an ISO fallback."""
+    if moment is None:
+        return ""
+    return f"<!date^{int(moment.timestamp())}^{{date_short}}|{moment.date().isoformat()}>"
+
+
+def bounded(blocks: list[dict[str, Any]], limit: int = MAX_BLOCKS) -> list[dict[str, Any]]:
+    """At most `limit` blocks, the last one saying that some were left out."""
+    if len(blocks) <= limit:
+        return blocks
+    return [*blocks[: limit - 1], context("_…more than fits in one message._")]
+
+
+def button_value(question: str, chunk_ids: Sequence[int]) -> str:
+    """Compact JSON for a button: the question and the chunk ids shown, within 2,000 chars."""
+    q = question
+    while True:
+        value = json.dumps({"q": q, "ids": list(chunk_ids)[:10]}, ensure_ascii=False)
+        if len(value) <= MAX_BUTTON_VALUE:
+            return value
+        q = q[: len(q) * 3 // 4]
+
+
+def parse_button_value(value: str | None) -> tuple[str, list[int]]:
+    """The question and chunk ids of `button_value`; empty values for anything malformed."""
+    try:
+        data = json.loads(value or "")
+        ids = [int(i) for i in data.get("ids", [])]
+        return str(data.get("q", "")), ids
+    except (ValueError, TypeError, AttributeError):
+        return "", []
+
+
+# -- one hit -------------------------------------------------------------------------------------
+
+
+def _note_where(chunk: IndexedChunk) -> str:
+    parts = [escape(chunk.section) if chunk.section else ""]
+    source = escape(chunk.source_name)
+    if chunk.line_start:
+        source += f" (line {chunk.line_start})"
+    parts.append(source)
+    return " · ".join(p for p in parts if p)
+
+
+def _article_where(hit: AnswerHit) -> str:
+    c = hit.chunk
+    parts = [escape(c.source_name), slack_date(hit.published_at)]
+    return " · ".join(p for p in parts if p)
+
+
+def _first_line(markdown: str) -> str:
+    """A note's first line as a label; empty for a code block (its title says what it is)."""
+    stripped = markdown.lstrip()
+    if stripped.startswith(("```", "~~~")):
+        return ""
+    line = stripped.split("\n", 1)[0].strip()
+    return _BULLET_MARK.sub("", line)
+
+
+def _note_label(chunk: IndexedChunk, limit: int = 150) -> str:
+    label = _first_line(chunk.text) or chunk.title
+    return inline_to_mrkdwn(truncate(label, limit))
+
+
+def best_answer_blocks(hit: AnswerHit) -> list[dict[str, Any]]:
+    """The best answer in full: a note's text (code as code) or an article's linked excerpt."""
+    c = hit.chunk
+    if c.kind == "article":
+        title = "*" + link(c.url, c.title or "(untitled)") + "*"
+        heading = f"\n_{escape(c.section)}_" if c.section and c.section != c.title else ""
+        body = plain_excerpt(c.text, ARTICLE_EXCERPT)
+        return [
+            section(f"{title}{heading}\n{body}"),
+            context(":newspaper: " + _article_where(hit)),
+        ]
+    pieces = markdown_pieces(c.text)
+    first = c.text.lstrip().lower()
+    if c.title and not first.startswith(c.title.lower()):
+        # Code blocks and continuation lines carry their meaning in the title only.
+        pieces.insert(0, ("prose", "*" + inline_to_mrkdwn(c.title) + "*"))
+    texts = split_mrkdwn(pieces) or [escape(c.title)]
+    blocks = [section(t) for t in texts[:BEST_ANSWER_SECTIONS]]
+    if len(texts) > BEST_ANSWER_SECTIONS:
+        blocks.append(context("_…cut short here; the rest is in the source below._"))
+    blocks.append(context(":notebook: " + _note_where(c)))
+    return blocks
+
+
+def suggestion_line(hit: AnswerHit) -> str:
+    """One line for a further suggestion: a label and where it comes from."""
+    c = hit.chunk
+    if c.kind == "article":
+        return f"• {link(c.url, truncate(c.title or '(untitled)', 150))} — {_article_where(hit)}"
+    return f"• {_note_label(c)} — {_note_where(c)}"
+
+
+def _fallback(answer: Answer) -> str:
+    q = truncate(answer.question, 150)
+    if answer.answered and answer.hits:
+        c = answer.hits[0].chunk
+        label = c.title if c.kind == "article" else (_first_line(c.text) or c.title)
+        return escape(f"{q}: {truncate(label, 200)}")
+    return escape(f"No confident answer to: {q}")
+
+
+# -- whole messages ------------------------------------------------------------------------------
+
+
+def _actions(answer: Answer, style: Style) -> dict[str, Any] | None:
+    if style == "shared":
+        return None
+    ids = [h.chunk.id for h in answer.hits[:3]]
+    value = button_value(answer.question, ids)
+    elements = []
+    if style == "private" and answer.answered:
+        elements.append(button("Share in channel", ACTION_SHARE, value, style="primary"))
+    if answer.hits:
+        elements.append(button("More results", ACTION_MORE, value))
+    if answer.answered:
+        elements.append(button("👍", ACTION_VOTE_UP, value))
+        elements.append(button("👎", ACTION_VOTE_DOWN, value))
+    return {"type": "actions", "elements": elements} if elements else None
+
+
+def answer_message(
+    answer: Answer, style: Style = "private", asked_by: str | None = None
+) -> Message:
+    """The answer to a question: restated question, best answer, ≤2 suggestions, buttons.
+
+    `private` is the ephemeral slash-command reply (with *Share in channel*), `conversation`
+    a DM or thread reply, `shared` the visible copy posted on *Share in channel*.
+    """
+    question = escape(truncate(" ".join(answer.question.split()), 500))
+    blocks: list[dict[str, Any]] = [section(f":speech_balloon: *{question}*")]
+    if style == "shared":
+        blocks.append(context(f"Asked by {mention(asked_by)} with `/devops`"))
+    if answer.answered and answer.hits:
+        blocks.extend(best_answer_blocks(answer.hits[0]))
+        more = answer.hits[1:3]
+        if more:
+            blocks.append(divider())
+            blocks.append(section("*See also*\n" + "\n".join(suggestion_line(h) for h in more)))
+    else:
+        blocks.append(
+            section(
+                ":thinking_face: I don't know: nothing in the notes or feeds covers that "
+                "well enough."
+            )
+        )
+        if answer.hits:
+            lines = "\n".join(suggestion_line(h) for h in answer.hits[:3])
+            blocks.append(section("*Nearest suggestions*\n" + lines))
+        blocks.append(context("Try other words, or see `/devops help` for what I can do."))
+    actions = _actions(answer, style)
+    if actions:
+        blocks.append(actions)
+    return Message(_fallback(answer), bounded(blocks))
+
+
+def more_results_message(question: str, hits: Sequence[AnswerHit]) -> Message:
+    """Further results for a question, one line each."""
+    q = escape(truncate(" ".join(question.split()), 500))
+    if not hits:
+        return Message(
+            f"No more results for {q}",
+            [section(f"No more results for *{q}*. Try other words, or `/devops help`.")],
+        )
+    blocks: list[dict[str, Any]] = [section(f":mag: More results for *{q}*")]
+    blocks.extend(section(suggestion_line(h)) for h in hits)
+    return Message(f"More results for {q}", bounded(blocks))
+
+
+def notice(text: str, emoji: str = "") -> Message:
+    """A one-section message from already-escaped mrkdwn."""
+    shown = f"{emoji} {text}" if emoji else text
+    return Message(truncate(text, 300), [section(shown)])

@@ -1,0 +1,82 @@
+"""The bolt app factory: one WebClient on SLACK_API_URL, listeners wired to the services."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.slack.listeners import actions, commands, events, home
+from bot.slack.services import SlackServices
+
+# What the listeners use, and so exactly what app_manifest.yml declares (a test compares them).
+BOT_EVENTS = ("app_home_opened", "app_mention", "message.im")
+BOT_SCOPES = (
+    "app_mentions:read",  # app_mention events
+    "channels:read",  # conversations.list: which public channels the bot is in (App Home)
+    "chat:write",  # answers in DMs and threads, Share in channel, feed announcements
+    "commands",  # /devops
+    "groups:read",  # conversations.list: private channels the bot is in (App Home)
+    "im:history",  # message.im events: direct messages to the bot
+)
+LISTENER_THREADS = 32  # answers take milliseconds; the pool bounds concurrent Slack calls
+
+
+class _DropTokenSkippedWarning(logging.Filter):
+    """bolt warns that SLACK_BOT_TOKEN (read from the environment) is unused when we hand it
+    a client; that is exactly what we mean (the client carries the token and SLACK_API_URL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+APP_LOGGER = logging.getLogger("bot.slack.app")
+APP_LOGGER.addFilter(_DropTokenSkippedWarning())
+
+
+def make_client(settings: Settings) -> WebClient:
+    """A Web API client on SLACK_API_URL that waits out 429s (off by default in slack_sdk)."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return WebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=10,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=1),
+            RateLimitErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def create_app(
+    runtime: Runtime, *, client: WebClient | None = None, socket_mode: bool = False
+) -> App:
+    """Build the bolt App; HTTP mode verifies signatures, Socket Mode needs no signing secret.
+
+    bolt calls auth.test here, so a revoked or wrong bot token fails at start.
+    """
+    settings = runtime.settings
+    secret = settings.slack_signing_secret
+    app = App(
+        name="devopsbot",
+        logger=APP_LOGGER,
+        client=client or make_client(settings),
+        signing_secret=secret.get_secret_value() if secret else "",
+        request_verification_enabled=not socket_mode,
+        # Ack first: bolt answers Slack's HTTP request as soon as ack() is called, and the
+        # listener goes on in the executor.
+        process_before_response=False,
+        listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),
+    )
+    services = SlackServices(runtime)
+    for group in (commands, events, actions, home):
+        group.register(app, services)
+    return app

@@ -1,0 +1,122 @@
+"""Pure Block Kit builders for `/devops help` and the feed subcommands' replies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.slack.answer_blocks import Message, bounded, context, section, slack_date
+from bot.slack.text import escape, link, truncate
+
+MAX_FEEDS_SHOWN = 40
+
+
+class SubscriptionLike(Protocol):
+    """The fields of bot.subscriptions.SubscriptionView these builders read."""
+
+    id: int
+    feed_url: str
+    feed_title: str | None
+    channel_id: str | None
+    status: str
+    status_reason: str | None
+    last_success_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    next_check_at: datetime | None
+
+
+def channel_ref(channel_id: str | None) -> str:
+    """`<#C123>` (Slack renders the name), or a note that the feed is indexed only."""
+    return f"<#{channel_id}>" if channel_id else "_(no channel: indexed only)_"
+
+
+def health(sub: SubscriptionLike) -> tuple[str, str]:
+    """(emoji, escaped words) describing how a subscription is doing."""
+    reason = f": {escape(truncate(sub.status_reason, 200))}" if sub.status_reason else ""
+    if sub.status == "paused":
+        return ":double_vertical_bar:", f"paused{reason}"
+    if sub.status != "active":
+        return ":red_circle:", f"{escape(sub.status)}{reason}"
+    if sub.consecutive_failures:
+        error = escape(truncate(sub.last_error or "unknown error", 200))
+        return ":large_orange_circle:", f"failing ({sub.consecutive_failures}×): {error}"
+    if sub.last_success_at is None:
+        return ":white_circle:", "not fetched yet"
+    return ":large_green_circle:", f"OK, last fetched {slack_date(sub.last_success_at)}"
+
+
+def subscription_line(sub: SubscriptionLike) -> str:
+    """Title (linked), channel and health in one mrkdwn line pair."""
+    emoji, words = health(sub)
+    title = link(sub.feed_url, truncate(sub.feed_title or sub.feed_url, 120))
+    return f"{emoji} *{title}* → {channel_ref(sub.channel_id)}\n{words} · id {sub.id}"
+
+
+def feeds_message(subs: Sequence[SubscriptionLike], channel_id: str | None = None) -> Message:
+    """`/devops feeds`: every subscription (or one channel's) with its health."""
+    where = f" in {channel_ref(channel_id)}" if channel_id else ""
+    if not subs:
+        text = f"No feed subscriptions{where} yet. Add one with `/devops subscribe URL`."
+        return Message(text, [section(text)])
+    blocks: list[dict[str, Any]] = [section(f"*Feed subscriptions{where}* ({len(subs)})")]
+    blocks.extend(section(subscription_line(s)) for s in subs[:MAX_FEEDS_SHOWN])
+    if len(subs) > MAX_FEEDS_SHOWN:
+        blocks.append(context(f"…and {len(subs) - MAX_FEEDS_SHOWN} more: `devopsbot feeds list`"))
+    return Message(f"{len(subs)} feed subscriptions{where}", bounded(blocks))
+
+
+def subscribed_message(
+    sub: SubscriptionLike, created: bool, articles_indexed: int, backfilled: int = 0
+) -> Message:
+    """The reply to `subscribe`: what was subscribed where, and what happens next."""
+    title = link(sub.feed_url, truncate(sub.feed_title or sub.feed_url, 150))
+    channel = channel_ref(sub.channel_id)
+    if not created:
+        text = f"{channel} is already subscribed to *{title}*."
+        return Message(text, [section(":information_source: " + text)])
+    text = (
+        f"Subscribed {channel} to *{title}*: {articles_indexed} articles indexed for answers. "
+        "New posts will be announced there"
+        + (f" ({backfilled} recent posts shared now)." if backfilled else ".")
+    )
+    return Message(text, [section(":white_check_mark: " + text)])
+
+
+def changed_message(verb: str, sub: SubscriptionLike) -> Message:
+    """The reply to unsubscribe / pause / resume."""
+    title = link(sub.feed_url, truncate(sub.feed_title or sub.feed_url, 150))
+    text = f"{verb} *{title}* in {channel_ref(sub.channel_id)}."
+    return Message(text, [section(":white_check_mark: " + text)])
+
+
+def error_message(text: str) -> Message:
+    """A readable refusal or error; `text` is plain and gets escaped here."""
+    safe = escape(text)
+    return Message(safe, [section(":warning: " + safe)])
+
+
+def help_message(admins_only: bool) -> Message:
+    """`/devops help`: how to ask, and the feed subcommands."""
+    who = " _(admins only)_" if admins_only else ""
+    blocks = [
+        section(
+            "*Ask me anything about our DevOps notes and feeds*\n"
+            "• `/devops how do I tail multiple pods` (only you see the answer; "
+            "*Share in channel* posts it)\n"
+            "• Send me a direct message, or @mention me in a channel to get the answer in a thread."
+        ),
+        section(
+            "*Feeds*\n"
+            "• `/devops feeds [#channel]` lists subscriptions and their health\n"
+            f"• `/devops subscribe URL [#channel]` announces new posts{who}\n"
+            f"• `/devops unsubscribe URL [#channel]`{who}\n"
+            f"• `/devops pause URL [#channel]` · `/devops resume URL [#channel]`{who}"
+        ),
+        context(
+            "Only these first words are commands: help, subscribe, unsubscribe, feeds, pause, "
+            "resume. Anything else is a question."
+        ),
+    ]
+    return Message("How to use /devops", blocks)

@@ -1,0 +1,53 @@
+"""The App Home tab, as a pure builder: how to ask, subscriptions with health, top questions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot.slack.answer_blocks import context, divider, section
+from bot.slack.command_blocks import SubscriptionLike, subscription_line
+from bot.slack.text import escape, truncate
+
+MAX_HOME_BLOCKS = 100
+MAX_HOME_FEEDS = 60
+MAX_TOP_QUESTIONS = 10
+
+
+def home_view(
+    subs: Sequence[SubscriptionLike],
+    top_questions: Sequence[tuple[str, int]],
+    *,
+    scoped: bool = True,
+) -> dict[str, Any]:
+    """A `home` view for views.publish; `scoped` says subs are those of the bot's channels."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "devopsbot", "emoji": True}},
+        section(
+            "*How to ask*\n"
+            "• `/devops how do I tail multiple pods` anywhere: only you see the answer, "
+            "and *Share in channel* posts it for everyone\n"
+            "• Send me a direct message in the *Messages* tab\n"
+            "• @mention me in a channel and I answer in a thread\n"
+            "• `/devops help` lists the feed commands"
+        ),
+        divider(),
+    ]
+    title = "Subscriptions in my channels" if scoped else "All subscriptions"
+    blocks.append(section(f"*{title}* ({len(subs)})"))
+    if not subs:
+        blocks.append(context("No feeds yet: `/devops subscribe URL` in a channel adds one."))
+    blocks.extend(section(subscription_line(s)) for s in subs[:MAX_HOME_FEEDS])
+    if len(subs) > MAX_HOME_FEEDS:
+        blocks.append(context(f"…and {len(subs) - MAX_HOME_FEEDS} more (`/devops feeds`)."))
+    blocks.append(divider())
+    blocks.append(section("*Most asked questions*"))
+    if top_questions:
+        lines = [
+            f"{n}. {escape(truncate(q, 200))} _({count}×)_"
+            for n, (q, count) in enumerate(top_questions[:MAX_TOP_QUESTIONS], start=1)
+        ]
+        blocks.append(section("\n".join(lines)))
+    else:
+        blocks.append(context("Nobody has asked anything yet. Be the first!"))
+    return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}

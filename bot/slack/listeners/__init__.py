@@ -1,0 +1,1 @@
+"""Thin bolt listeners, one `register(app, services)` per group: ack first, then a service call."""

@@ -1,0 +1,26 @@
+"""The `/devops` slash command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.slack.services import SlackServices
+from bot.slack.subcommands import SLASH_COMMAND, parse_command
+
+
+def register(app: App, services: SlackServices) -> None:
+    """Listen for /devops: ack within Slack's 3 seconds, then answer through the response URL."""
+
+    @app.command(SLASH_COMMAND)
+    def devops(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        parsed = parse_command(command.get("text") or "")
+        user_id = command.get("user_id")
+        ack(text=services.acknowledgement(parsed, user_id))
+        services.run_command(
+            parsed,
+            user_id=user_id,
+            channel_id=command.get("channel_id"),
+            send=lambda message: respond(response_type="ephemeral", **message.as_kwargs()),
+        )

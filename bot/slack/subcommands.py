@@ -1,0 +1,114 @@
+"""Parsing `/devops` text: a question, or a subcommand when the FIRST word is reserved. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+SLASH_COMMAND = "/devops"
+SUBCOMMANDS = ("help", "subscribe", "unsubscribe", "feeds", "pause", "resume")
+FEED_MANAGEMENT = frozenset({"subscribe", "unsubscribe", "pause", "resume"})
+
+# With `should_escape` on, Slack sends links as <url> or <url|label>, channels as <#C1|name>.
+_LINK = re.compile(r"^<(?P<url>https?://[^|>]+)(?:\|[^>]*)?>$")
+_CHANNEL = re.compile(r"^<#(?P<id>[CG][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
+_BARE_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{8,30}$")
+_MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
+
+
+@dataclass(frozen=True)
+class Command:
+    """A parsed `/devops` invocation: `name` is "ask" or one of SUBCOMMANDS."""
+
+    name: str
+    question: str = ""
+    ref: str | None = None  # feed URL or subscription id
+    channel_id: str | None = None
+    error: str | None = None  # a usage problem to show instead of running
+
+    @property
+    def manages_feeds(self) -> bool:
+        """True for the subcommands limited to DEVOPSBOT_ADMINS."""
+        return self.name in FEED_MANAGEMENT
+
+
+def unescape_slack(text: str) -> str:
+    """Undo Slack's &amp; &lt; &gt; escaping of typed text (we escape again on output)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def question_text(text: str) -> str:
+    """A question as the user meant it: mentions of people or the bot removed, entities undone."""
+    return " ".join(unescape_slack(_MENTION.sub(" ", text)).split())
+
+
+def _usage(name: str) -> str:
+    examples = {
+        "subscribe": "`/devops subscribe https://example.com/feed.xml [#channel]`",
+        "unsubscribe": "`/devops unsubscribe https://example.com/feed.xml [#channel]`",
+        "pause": "`/devops pause https://example.com/feed.xml [#channel]`",
+        "resume": "`/devops resume https://example.com/feed.xml [#channel]`",
+        "feeds": "`/devops feeds [#channel]`",
+    }
+    return f"Usage: {examples[name]}"
+
+
+def _channel(token: str) -> tuple[str | None, str | None]:
+    """(channel id, error) for a channel argument."""
+    m = _CHANNEL.match(token)
+    if m:
+        return m.group("id"), None
+    if _BARE_CHANNEL_ID.match(token):
+        return token, None
+    if token.startswith("#"):
+        return None, (
+            f"I can't tell which channel `{token[:80]}` is: type `#` and pick the channel from "
+            "Slack's list so it becomes a link."
+        )
+    return None, f"`{token[:80]}` is not a channel."
+
+
+def _ref(token: str) -> tuple[str | None, str | None]:
+    """(feed URL or subscription id, error) for a feed argument."""
+    m = _LINK.match(token)
+    if m:
+        return m.group("url"), None
+    bare = token.strip("<>")
+    if re.match(r"^https?://\S+$", bare) or bare.isdigit():
+        return bare, None
+    return None, f"`{token[:200]}` is not a feed URL: it must start with http:// or https://."
+
+
+def parse_command(text: str) -> Command:
+    """Parse slash-command text; only a reserved first word makes a subcommand."""
+    words = (text or "").split()
+    if not words:
+        return Command("help")
+    first = words[0].lower()
+    if first not in SUBCOMMANDS:
+        return Command("ask", question=question_text(text))
+    args = words[1:]
+    if first == "help":
+        # `help` takes no arguments, so "help me restart a pod" can only be a question.
+        return Command("help") if not args else Command("ask", question=question_text(text))
+    if first == "feeds":
+        if not args:
+            return Command("feeds")
+        channel, error = _channel(args[0]) if len(args) == 1 else (None, "")
+        if channel is None and not args[0].startswith(("<#", "#")):
+            return Command("ask", question=question_text(text))  # "feeds about kubernetes"
+        if len(args) > 1:
+            return Command("feeds", error=_usage("feeds"))
+        return Command("feeds", channel_id=channel, error=error and f"{error} {_usage('feeds')}")
+    # subscribe / unsubscribe / pause / resume: REF [#channel]
+    if not args or len(args) > 2:
+        return Command(first, error=_usage(first))
+    ref, error = _ref(args[0])
+    if error:
+        return Command(first, error=f"{error} {_usage(first)}")
+    channel = None
+    if len(args) == 2:
+        channel, error = _channel(args[1])
+        if error:
+            return Command(first, ref=ref, error=error)
+    return Command(first, ref=ref, channel_id=channel)

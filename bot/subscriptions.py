@@ -1,0 +1,404 @@
+"""Feed subscriptions: the service the CLI and the Slack commands call. Callers own the session.
+
+A subscription announces one feed into one Slack channel; `channel_id=None` is an index-only
+subscription (the feed's articles are answered from, never posted). Subscribing marks what the
+feed holds now as seen, so nothing floods the channel; `backfill=N` owes its newest N posts.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.db.models import Article, Feed, Source, Subscription, utcnow
+from bot.db.outbox import aware, enqueue_backfill
+from bot.feeds.filters import FilterError, compile_filters, dump_specs, load_specs
+from bot.feeds.refresh import FeedError, create_feed, download_new_feed
+
+MAX_BACKFILL = 50
+# Public, private and shared channel ids (C…, G…) and DMs (D…), as Slack sends them.
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,31}$")
+_SLACK_LINK = re.compile(r"^<([^|>]+)(?:\|[^>]*)?>$")
+
+
+class SubscriptionError(Exception):
+    """A subscription request cannot be done; the message is a sentence fit for the user."""
+
+
+@dataclass(frozen=True)
+class SubscriptionView:
+    """One subscription with its feed's health, as shown by `feeds list` and App Home."""
+
+    id: int
+    feed_id: int
+    feed_url: str
+    feed_title: str
+    channel_id: str | None
+    status: str  # active | paused | broken | gone (the feed's own pause/410 shows here too)
+    status_reason: str | None
+    last_success_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    next_check_at: datetime | None
+    articles_seen: int
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    unfurl: bool = False
+
+
+@dataclass(frozen=True)
+class SubscribeResult:
+    """What subscribing did: the subscription, whether it is new, posts owed, articles stored."""
+
+    subscription: SubscriptionView
+    created: bool
+    backfilled: int
+    articles_indexed: int
+
+
+@dataclass(frozen=True)
+class ImportedFeed:
+    """One feed of an OPML import: the subscription made, or why it was not."""
+
+    url: str
+    title: str
+    result: SubscribeResult | None
+    error: str | None
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _clean_url(url: str) -> str:
+    """Strip whitespace and Slack's `<url|label>` wrapping."""
+    url = (url or "").strip()
+    match = _SLACK_LINK.match(url)
+    return match.group(1).strip() if match else url
+
+
+def _check_channel(channel_id: str | None) -> str | None:
+    if channel_id is None or not channel_id.strip():
+        return None
+    channel_id = channel_id.strip()
+    if not _CHANNEL_ID.match(channel_id):
+        raise SubscriptionError(
+            f"{channel_id!r} is not a Slack channel ID. Use the ID (like C0123ABCD), not the "
+            "name: it is at the bottom of the channel's details in Slack."
+        )
+    return channel_id
+
+
+def _status(sub: Subscription, feed: Feed) -> tuple[str, str | None]:
+    if sub.status != "active":
+        return sub.status, sub.status_reason
+    if feed.status == "gone":
+        return "gone", feed.status_reason
+    if feed.status == "paused":
+        return "paused", feed.status_reason
+    return "active", None
+
+
+def _views(session: Session, subs: Sequence[Subscription]) -> list[SubscriptionView]:
+    if not subs:
+        return []
+    feeds = {
+        f.id: f for f in session.scalars(select(Feed).where(Feed.id.in_({s.feed_id for s in subs})))
+    }
+    counts = dict(
+        session.execute(
+            select(Article.source_id, func.count())
+            .where(Article.source_id.in_({f.source_id for f in feeds.values()}))
+            .group_by(Article.source_id)
+        ).all()
+    )
+    views = []
+    for sub in subs:
+        feed = feeds[sub.feed_id]
+        status, reason = _status(sub, feed)
+        views.append(
+            SubscriptionView(
+                id=sub.id,
+                feed_id=feed.id,
+                feed_url=feed.url,
+                feed_title=feed.title or feed.url,
+                channel_id=sub.channel_id,
+                status=status,
+                status_reason=reason,
+                last_success_at=aware(feed.last_success_at),
+                last_error=feed.last_error,
+                consecutive_failures=feed.consecutive_failures,
+                next_check_at=aware(feed.next_check_at) if feed.status == "active" else None,
+                articles_seen=int(counts.get(feed.source_id, 0)),
+                include=tuple(load_specs(sub.include_filters)),
+                exclude=tuple(load_specs(sub.exclude_filters)),
+                unfurl=bool(sub.unfurl),
+            )
+        )
+    return views
+
+
+def _view(session: Session, sub: Subscription) -> SubscriptionView:
+    return _views(session, [sub])[0]
+
+
+def _feed_for_url(session: Session, url: str) -> Feed | None:
+    feed = session.scalar(select(Feed).where(Feed.url == url))
+    if feed is None and url.endswith("/"):
+        feed = session.scalar(select(Feed).where(Feed.url == url.rstrip("/")))
+    return feed
+
+
+def _resolve(session: Session, ref: str, channel_id: str | None) -> list[Subscription]:
+    """Subscriptions named by a subscription id, a feed id or a feed URL (in that order)."""
+    ref = _clean_url(ref)
+    channel_id = _check_channel(channel_id)
+    if not ref:
+        raise SubscriptionError("Say which feed: its URL, or its id from `feeds list`.")
+    query = select(Subscription).order_by(Subscription.id)
+    if channel_id is not None:
+        query = query.where(Subscription.channel_id == channel_id)
+    feed: Feed | None = None
+    if ref.isdigit():
+        sub = session.scalar(query.where(Subscription.id == int(ref)))
+        if sub is not None:
+            return [sub]
+        feed = session.get(Feed, int(ref))
+        if feed is None:
+            raise SubscriptionError(f"There is no subscription or feed with id {ref}.")
+    else:
+        feed = _feed_for_url(session, ref)
+        if feed is None:
+            raise SubscriptionError(
+                f"No feed with the address {ref} is subscribed; `feeds list` shows them."
+            )
+    subs = list(session.scalars(query.where(Subscription.feed_id == feed.id)))
+    if not subs:
+        where = "this channel" if channel_id else "anywhere"
+        raise SubscriptionError(f"{feed.title or feed.url} is not subscribed in {where}.")
+    return subs
+
+
+def _resume_feed(feed: Feed) -> None:
+    if feed.status != "active":
+        feed.status = "active"
+        feed.status_reason = None
+        feed.consecutive_failures = 0
+        feed.first_failure_at = None
+        feed.claimed_until = None
+        feed.next_check_at = utcnow()
+
+
+# -- the service -------------------------------------------------------------------------------
+
+
+def subscribe(
+    session: Session,
+    url: str,
+    channel_id: str | None,
+    settings: Settings,
+    *,
+    http: httpx.Client | None = None,
+    backfill: int = 0,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    unfurl: bool = False,
+    created_by: str | None = None,
+) -> SubscribeResult:
+    """Subscribe `channel_id` (None: index only) to the feed at `url`, fetching it if new.
+
+    Everything the feed holds now counts as seen; `backfill` owes its newest N posts (oldest
+    first). Subscribing again is harmless: the existing subscription is returned (and
+    reactivated if it was paused or broken) with created=False.
+    """
+    url = _clean_url(url)
+    channel_id = _check_channel(channel_id)
+    if not url:
+        raise SubscriptionError("Give the feed's URL, like https://example.com/feed.xml.")
+    if not 0 <= backfill <= MAX_BACKFILL:
+        raise SubscriptionError(f"Backfill must be between 0 and {MAX_BACKFILL} posts.")
+    if channel_id is None and (backfill or include or exclude):
+        raise SubscriptionError(
+            "Backfill and filters decide what is posted to a channel; give a channel too."
+        )
+    try:
+        compile_filters(include)
+        compile_filters(exclude)
+    except FilterError as exc:
+        raise SubscriptionError(f"Bad filter: {exc}.") from None
+
+    indexed = 0
+    feed = _feed_for_url(session, url)
+    if feed is None:
+        try:
+            result, parsed = download_new_feed(url, settings, http)
+        except FeedError as exc:
+            raise SubscriptionError(str(exc)) from None
+        if result.permanent_url:
+            feed = _feed_for_url(session, result.permanent_url)
+        if feed is None:
+            feed, new = create_feed(session, url, result, parsed, settings)
+            indexed = len(new)
+
+    query = select(Subscription).where(Subscription.feed_id == feed.id)
+    if channel_id is not None:
+        query = query.where(Subscription.channel_id == channel_id)
+    existing = session.scalar(query.order_by(Subscription.id))
+    if existing is not None:
+        if channel_id is not None and existing.status != "active":
+            existing.status, existing.status_reason = "active", None
+        session.flush()
+        return SubscribeResult(_view(session, existing), False, 0, indexed)
+
+    sub = Subscription(
+        feed_id=feed.id,
+        channel_id=channel_id,
+        status="active",
+        backfill=backfill,
+        include_filters=dump_specs(include),
+        exclude_filters=dump_specs(exclude),
+        unfurl=unfurl,
+        created_by=created_by,
+    )
+    session.add(sub)
+    session.flush()
+    backfilled = enqueue_backfill(session, sub, feed.source_id, backfill)
+    return SubscribeResult(_view(session, sub), True, backfilled, indexed)
+
+
+def unsubscribe(session: Session, ref: str, channel_id: str | None = None) -> SubscriptionView:
+    """Remove the subscription(s) `ref` names (in `channel_id` when given).
+
+    A feed left without subscriptions is removed with its articles (it leaves the index too).
+    Returns the first removed subscription as it was.
+    """
+    subs = _resolve(session, ref, channel_id)
+    views = _views(session, subs)
+    feed_ids = {s.feed_id for s in subs}
+    session.execute(delete(Subscription).where(Subscription.id.in_([s.id for s in subs])))
+    for feed_id in feed_ids:
+        left = session.scalar(
+            select(func.count()).select_from(Subscription).where(Subscription.feed_id == feed_id)
+        )
+        if not left:
+            source_id = session.scalar(select(Feed.source_id).where(Feed.id == feed_id))
+            session.execute(delete(Source).where(Source.id == source_id))
+    session.expire_all()
+    return views[0]
+
+
+def list_subscriptions(session: Session, channel_id: str | None = None) -> list[SubscriptionView]:
+    """Subscriptions with their feed's health; all of them, or one channel's."""
+    query = select(Subscription).join(Feed, Feed.id == Subscription.feed_id)
+    if channel_id is not None:
+        query = query.where(Subscription.channel_id == _check_channel(channel_id))
+    subs = session.scalars(
+        query.order_by(func.lower(Feed.title), Subscription.channel_id, Subscription.id)
+    ).all()
+    return _views(session, subs)
+
+
+def pause(session: Session, ref: str, channel_id: str | None = None) -> SubscriptionView:
+    """Stop announcing (every subscription of the feed when `ref` is a URL and no channel is
+    given). The feed is still polled and indexed: what arrives meanwhile counts as seen, so
+    resuming never floods the channel."""
+    subs = _resolve(session, ref, channel_id)
+    for sub in subs:
+        if sub.status != "paused":
+            sub.status = "paused"
+            sub.status_reason = "announcements paused on request; resume to post new entries again"
+    session.flush()
+    return _view(session, subs[0])
+
+
+def resume(session: Session, ref: str, channel_id: str | None = None) -> SubscriptionView:
+    """Announce again; also reactivates a feed paused after failures (or gone) and checks it
+    soon. Posts a broken subscription still owed go out on the next delivery run."""
+    subs = _resolve(session, ref, channel_id)
+    for sub in subs:
+        sub.status, sub.status_reason = "active", None
+        feed = session.get(Feed, sub.feed_id)
+        if feed is not None:
+            _resume_feed(feed)
+    session.flush()
+    return _view(session, subs[0])
+
+
+def resume_broken(session: Session) -> list[SubscriptionView]:
+    """Resume every broken subscription (after fixing the token or re-inviting the bot)."""
+    subs = session.scalars(select(Subscription).where(Subscription.status == "broken")).all()
+    for sub in subs:
+        sub.status, sub.status_reason = "active", None
+    session.flush()
+    return _views(session, subs)
+
+
+# -- OPML --------------------------------------------------------------------------------------
+
+
+def _opml_outlines(data: bytes) -> list[tuple[str, str]]:
+    if b"<!ENTITY" in data:
+        raise SubscriptionError("The OPML file declares XML entities, which are not accepted.")
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise SubscriptionError(f"That is not a readable OPML file ({exc}).") from None
+    if root.tag.lower() != "opml":
+        raise SubscriptionError(f"That is not an OPML file (its root element is <{root.tag}>).")
+    found: dict[str, str] = {}
+    for outline in root.iter("outline"):
+        attrs = {k.lower(): v for k, v in outline.attrib.items()}
+        url = (attrs.get("xmlurl") or "").strip()
+        if url and url not in found:
+            found[url] = (attrs.get("title") or attrs.get("text") or "").strip()
+    return list(found.items())
+
+
+def import_opml(
+    session: Session,
+    data: bytes,
+    settings: Settings,
+    channel_id: str | None = None,
+    http: httpx.Client | None = None,
+) -> list[ImportedFeed]:
+    """Subscribe every feed of an OPML file (to `channel_id`, or index-only); one bad feed
+    does not stop the others."""
+    channel_id = _check_channel(channel_id)
+    outlines = _opml_outlines(data)
+    if not outlines:
+        raise SubscriptionError("The OPML file lists no feeds (no outline has an xmlUrl).")
+    imported = []
+    for url, title in outlines:
+        try:
+            result = subscribe(session, url, channel_id, settings, http=http)
+        except SubscriptionError as exc:
+            imported.append(ImportedFeed(url, title, None, str(exc)))
+        else:
+            imported.append(ImportedFeed(url, result.subscription.feed_title, result, None))
+    return imported
+
+
+def export_opml(session: Session) -> str:
+    """Every polled feed as an OPML 2.0 document (titles, feed and site URLs)."""
+    root = ET.Element("opml", version="2.0")
+    head = ET.SubElement(root, "head")
+    ET.SubElement(head, "title").text = "devopsbot feeds"
+    ET.SubElement(head, "dateCreated").text = datetime.now(UTC).strftime(
+        "%a, %d %b %Y %H:%M:%S GMT"
+    )
+    body = ET.SubElement(root, "body")
+    for feed in session.scalars(select(Feed).order_by(func.lower(Feed.title), Feed.url)):
+        attrs = {"type": "rss", "text": feed.title or feed.url, "title": feed.title or feed.url}
+        attrs["xmlUrl"] = feed.url
+        if feed.site_url:
+            attrs["htmlUrl"] = feed.site_url
+        ET.SubElement(body, "outline", attrs)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,82 @@
+"""Fixtures for the Slack app: a runtime on SQLite with the sample data, the app on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from slack_harness import BOT_TOKEN, SIGNING_SECRET, SlackClientSim
+
+from bot.config import Settings
+from bot.runtime import Runtime, open_runtime
+from bot.slack.app import create_app
+from bot.slack.runner import HttpServer, health_check, make_wsgi, prepare_store
+
+
+def make_settings(db_url: str, api_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "devopsbot_database_url": db_url,
+        "slack_bot_token": BOT_TOKEN,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": api_url,
+        "devopsbot_allow_private_urls": True,
+        "devopsbot_http_timeout": 2.0,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory) -> Path:
+    """A migrated SQLite file holding the sample data, built once (loading it takes ~0.7 s)."""
+    path = tmp_path_factory.mktemp("template") / "sample.db"
+    runtime = open_runtime(make_settings(f"sqlite:///{path}", "http://127.0.0.1:9/api/"))
+    prepare_store(runtime)
+    runtime.engine.dispose()
+    return path
+
+
+@pytest.fixture
+def sample_db_url(tmp_path, sample_db) -> str:
+    """A private copy of the sample database for one test."""
+    path = tmp_path / "slack.db"
+    shutil.copyfile(sample_db, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def slack_settings(sample_db_url, fake_slack) -> Settings:
+    """Settings pointing at the fake Slack; everyone may manage feeds."""
+    return make_settings(sample_db_url, fake_slack.api_url)
+
+
+@pytest.fixture
+def slack_runtime(slack_settings) -> Iterator[Runtime]:
+    """A migrated runtime holding the bundled sample notes and feeds."""
+    runtime = open_runtime(slack_settings)
+    prepare_store(runtime)
+    yield runtime
+    runtime.engine.dispose()
+
+
+def serve_app(runtime: Runtime) -> HttpServer:
+    app = create_app(runtime)
+    health = health_check(runtime.engine, lambda: True, "http")
+    return HttpServer(make_wsgi(app, health), "127.0.0.1", 0).start()
+
+
+@pytest.fixture
+def slack_sim(slack_runtime, fake_slack) -> Iterator[SlackClientSim]:
+    """The app in HTTP mode on a loopback port (waitress), and a signed-request client for it."""
+    server = serve_app(slack_runtime)
+    sim = SlackClientSim(server.url, fake_slack)
+    yield sim
+    sim.close()
+    server.stop()

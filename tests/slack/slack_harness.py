@@ -1,0 +1,189 @@
+"""Requests signed exactly as Slack signs them, sent to the bot's real HTTP server."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from slack_sdk.signature import SignatureVerifier
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BOT_TOKEN = "xoxb-0000-test-token"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Poll until predicate() is truthy; return its value or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+class SlackClientSim:
+    """Plays Slack's side: slash commands, events and block actions, signed with the secret."""
+
+    def __init__(self, base_url: str, fake_slack: Any, secret: str = SIGNING_SECRET) -> None:
+        self.url = base_url.rstrip("/") + "/slack/events"
+        self.base_url = base_url.rstrip("/")
+        self.fake = fake_slack
+        self.verifier = SignatureVerifier(secret)
+        self.http = httpx.Client(timeout=10)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        ts = str(timestamp if timestamp is not None else int(time.time()))
+        sig = signature or self.verifier.generate_signature(timestamp=ts, body=body)
+        all_headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": sig,
+            **(headers or {}),
+        }
+        return self.http.post(self.url, content=body.encode(), headers=all_headers)
+
+    # -- slash commands ---------------------------------------------------------------------------
+
+    def command_body(
+        self, text: str, *, user_id: str = "U1", channel_id: str = "C0DEVOPS1", response: str = "r1"
+    ) -> str:
+        return urlencode(
+            {
+                "token": "legacy-verification-token",
+                "team_id": "T1",
+                "team_domain": "test",
+                "channel_id": channel_id,
+                "channel_name": "ops",
+                "user_id": user_id,
+                "user_name": "someone",
+                "command": "/devops",
+                "text": text,
+                "api_app_id": "A1",
+                "is_enterprise_install": "false",
+                "response_url": self.fake.response_url(response),
+                "trigger_id": "1.2.3",
+            }
+        )
+
+    def command(self, text: str, **kwargs: Any) -> httpx.Response:
+        return self.post(self.command_body(text, **kwargs), "application/x-www-form-urlencoded")
+
+    def responses(self, name: str) -> list[dict[str, Any]]:
+        return [payload for n, payload in list(self.fake.responses) if n == name]
+
+    def wait_response(self, name: str, count: int = 1, timeout: float = 5.0) -> list[dict]:
+        return wait_for(lambda: (r := self.responses(name)) and len(r) >= count and r, timeout)
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def event_body(self, event: dict[str, Any], event_id: str | None = None) -> str:
+        return json.dumps(
+            {
+                "token": "legacy-verification-token",
+                "team_id": "T1",
+                "api_app_id": "A1",
+                "event": event,
+                "type": "event_callback",
+                "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
+                "event_time": int(time.time()),
+                "authorizations": [
+                    {"team_id": "T1", "user_id": "UBOT", "is_bot": True, "enterprise_id": None}
+                ],
+            }
+        )
+
+    def event(
+        self, event: dict[str, Any], event_id: str | None = None, retry_num: int | None = None
+    ) -> httpx.Response:
+        headers = {}
+        if retry_num is not None:
+            headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
+        return self.post(self.event_body(event, event_id), "application/json", headers=headers)
+
+    # -- interactivity ----------------------------------------------------------------------------
+
+    def action(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user_id: str = "U1",
+        channel_id: str = "C0DEVOPS1",
+        response: str = "a1",
+        ephemeral: bool = True,
+    ) -> httpx.Response:
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": "someone", "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "legacy-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": "1700000000.000100",
+                "channel_id": channel_id,
+                "is_ephemeral": ephemeral,
+            },
+            "trigger_id": "1.2.3",
+            "team": {"id": "T1", "domain": "test"},
+            "channel": {"id": channel_id, "name": "ops"},
+            "response_url": self.fake.response_url(response),
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": "b1",
+                    "text": {"type": "plain_text", "text": "x"},
+                    "value": value,
+                    "type": "button",
+                    "action_ts": "1700000001.000200",
+                }
+            ],
+        }
+        body = urlencode({"payload": json.dumps(payload)})
+        return self.post(body, "application/x-www-form-urlencoded")
+
+
+def block_texts(message: dict[str, Any]) -> str:
+    """Every text in a message's blocks, joined, for assertions."""
+    out: list[str] = [message.get("text") or ""]
+    for block in message.get("blocks") or []:
+        if isinstance(block, str):
+            block = json.loads(block)
+        text = block.get("text")
+        if isinstance(text, dict):
+            out.append(text.get("text", ""))
+        for element in block.get("elements", []) or []:
+            if isinstance(element.get("text"), str):
+                out.append(element["text"])
+            elif isinstance(element.get("text"), dict):
+                out.append(element["text"].get("text", ""))
+    return "\n".join(out)
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    """action_id → value of every button in a message."""
+    found = {}
+    blocks = message.get("blocks") or []
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    for block in blocks:
+        if block.get("type") == "actions":
+            for element in block["elements"]:
+                found[element["action_id"]] = element.get("value", "")
+    return found

@@ -1,0 +1,308 @@
+"""End to end through real HTTP: signed requests → waitress → bolt → fake Slack / response URLs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+from slack_harness import SlackClientSim, block_texts, buttons, wait_for
+from sqlalchemy import select
+
+from bot.db.models import AnswerFeedback, AskedQuestion
+from bot.slack.answer_blocks import ACTION_MORE, ACTION_SHARE, ACTION_VOTE_UP
+from bot.subscriptions import list_subscriptions
+
+
+def test_question_is_acked_fast_and_answered_through_the_response_url(slack_sim):
+    started = time.monotonic()
+    response = slack_sim.command("how do I tail multiple pods", response="q1")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert elapsed < 3.0
+    [answer] = slack_sim.wait_response("q1")
+    assert answer["response_type"] == "ephemeral"
+    text = block_texts(answer)
+    assert "stern" in text
+    assert "`stern img-optimizer-deployment`" in text  # code kept as code
+    assert "Kubernetes › Core Tools" in text  # the section path
+    assert set(buttons(answer)) >= {ACTION_SHARE, ACTION_MORE, ACTION_VOTE_UP}
+
+
+def test_a_bad_signature_is_rejected(slack_sim, fake_slack):
+    body = slack_sim.command_body("how do I tail multiple pods", response="bad")
+    response = slack_sim.post(body, "application/x-www-form-urlencoded", signature="v0=" + "0" * 64)
+    assert response.status_code == 401
+    time.sleep(0.2)
+    assert slack_sim.responses("bad") == []
+
+
+def test_a_stale_timestamp_is_rejected(slack_sim):
+    body = slack_sim.command_body("how do I tail multiple pods", response="old")
+    stale = int(time.time()) - 10 * 60
+    # Correctly signed, but replayed ten minutes later.
+    response = slack_sim.post(body, "application/x-www-form-urlencoded", timestamp=stale)
+    assert response.status_code == 401
+    time.sleep(0.2)
+    assert slack_sim.responses("old") == []
+
+
+def test_a_question_about_subscribing_is_a_question(slack_sim):
+    slack_sim.command("how do I subscribe to a feed", response="q2")
+    [reply] = slack_sim.wait_response("q2")
+    text = block_texts(reply)
+    assert "Subscribed" not in text and "Usage" not in text
+    assert "how do I subscribe to a feed" in text
+
+
+def test_help(slack_sim):
+    slack_sim.command("help", response="h")
+    [reply] = slack_sim.wait_response("h")
+    assert "/devops subscribe URL" in block_texts(reply)
+
+
+def test_dm_is_answered_in_the_dm(slack_sim, fake_slack):
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "channel": "D123",
+        "user": "U1",
+        "text": "how do I tail multiple pods",
+        "ts": "1700000100.000100",
+        "event_ts": "1700000100.000100",
+    }
+    assert slack_sim.event(event).status_code == 200
+    [post] = wait_for(lambda: fake_slack.posted("chat.postMessage"))
+    assert post["channel"] == "D123"
+    assert "thread_ts" not in post or post["thread_ts"] is None
+    assert "stern" in block_texts(post)
+
+
+def test_mention_is_answered_in_a_thread(slack_sim, fake_slack):
+    event = {
+        "type": "app_mention",
+        "channel": "C0DEVOPS1",
+        "user": "U1",
+        "text": "<@UBOT> how do I tail multiple pods",
+        "ts": "1700000200.000100",
+        "event_ts": "1700000200.000100",
+    }
+    assert slack_sim.event(event).status_code == 200
+    [post] = wait_for(lambda: fake_slack.posted("chat.postMessage"))
+    assert post["channel"] == "C0DEVOPS1"
+    assert post["thread_ts"] == "1700000200.000100"
+    assert "stern" in block_texts(post)
+
+
+def test_a_mention_inside_a_thread_stays_in_that_thread(slack_sim, fake_slack):
+    event = {
+        "type": "app_mention",
+        "channel": "C0DEVOPS1",
+        "user": "U1",
+        "text": "<@UBOT> how do I tail multiple pods",
+        "ts": "1700000300.000100",
+        "thread_ts": "1700000250.000100",
+    }
+    slack_sim.event(event)
+    [post] = wait_for(lambda: fake_slack.posted("chat.postMessage"))
+    assert post["thread_ts"] == "1700000250.000100"
+
+
+def test_a_retried_event_is_answered_once(slack_sim, fake_slack):
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "channel": "D123",
+        "user": "U1",
+        "text": "how do I tail multiple pods",
+        "ts": "1700000400.000100",
+    }
+    assert slack_sim.event(event, event_id="Ev0RETRY1").status_code == 200
+    wait_for(lambda: fake_slack.posted("chat.postMessage"))
+    assert slack_sim.event(event, event_id="Ev0RETRY1", retry_num=1).status_code == 200
+    assert slack_sim.event(event, event_id="Ev0RETRY1", retry_num=2).status_code == 200
+    time.sleep(0.5)
+    assert len(fake_slack.posted("chat.postMessage")) == 1
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"bot_id": "B999", "subtype": "bot_message"},  # another bot
+        {"bot_id": "BBOT"},  # ourselves
+        {"subtype": "message_changed", "message": {"text": "how do I tail multiple pods"}},
+        {"subtype": "message_deleted"},
+        {"user": "UBOT"},  # our own user
+    ],
+)
+def test_bots_edits_and_own_messages_are_ignored(slack_sim, fake_slack, extra):
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "channel": "D123",
+        "user": "U1",
+        "text": "how do I tail multiple pods",
+        "ts": "1700000500.000100",
+        **extra,
+    }
+    assert slack_sim.event(event).status_code == 200
+    time.sleep(0.4)
+    assert fake_slack.posted("chat.postMessage") == []
+
+
+def _private_answer(slack_sim: SlackClientSim, name: str) -> dict:
+    slack_sim.command("how do I tail multiple pods", response=name)
+    [answer] = slack_sim.wait_response(name)
+    return answer
+
+
+def test_share_in_channel_posts_visibly_with_attribution(slack_sim, fake_slack):
+    answer = _private_answer(slack_sim, "q3")
+    value = buttons(answer)[ACTION_SHARE]
+    assert slack_sim.action(ACTION_SHARE, value, user_id="U1", response="a3").status_code == 200
+
+    [post] = wait_for(lambda: fake_slack.posted("chat.postMessage"))
+    assert post["channel"] == "C0DEVOPS1"
+    text = block_texts(post)
+    assert "stern img-optimizer-deployment" in text
+    assert "Asked by <@U1>" in text
+    assert ACTION_SHARE not in json.dumps(post.get("blocks"))  # the public copy has no buttons
+    [delete] = slack_sim.wait_response("a3")  # the private copy goes away
+    assert delete.get("delete_original") is True
+
+
+def test_share_falls_back_to_the_response_url_outside_the_bots_channels(slack_sim, fake_slack):
+    answer = _private_answer(slack_sim, "q4")
+    fake_slack.queue("chat.postMessage", {"ok": False, "error": "not_in_channel"})
+    slack_sim.action(ACTION_SHARE, buttons(answer)[ACTION_SHARE], response="a4")
+    replies = slack_sim.wait_response("a4", count=2)
+    assert replies[0]["response_type"] == "in_channel"
+    assert "stern" in block_texts(replies[0])
+    assert replies[1].get("delete_original") is True
+
+
+def test_more_results(slack_sim):
+    answer = _private_answer(slack_sim, "q5")
+    slack_sim.action(ACTION_MORE, buttons(answer)[ACTION_MORE], response="a5")
+    [more] = slack_sim.wait_response("a5")
+    assert more["response_type"] == "ephemeral"
+    assert more.get("replace_original") is False
+    assert "More results" in block_texts(more)
+
+
+def test_votes_are_stored_with_question_and_chunk(slack_sim, slack_runtime):
+    answer = _private_answer(slack_sim, "q6")
+    value = buttons(answer)[ACTION_VOTE_UP]
+    slack_sim.action(ACTION_VOTE_UP, value, user_id="U7", response="a6")
+    slack_sim.wait_response("a6")
+    slack_sim.action("devops_vote_down", value, user_id="U7", response="a7")
+    slack_sim.wait_response("a7")
+    with slack_runtime.sessions() as session:
+        [vote] = session.scalars(select(AnswerFeedback)).all()
+        asked = session.scalars(select(AskedQuestion)).all()
+    assert vote.user_id == "U7"
+    assert vote.value == -1  # the second click changed the vote
+    assert vote.question == "how do I tail multiple pods"
+    assert vote.chunk_title == "stern"
+    assert [a.question for a in asked] == ["how do I tail multiple pods"]
+
+
+def test_app_home_shows_how_to_ask_and_most_asked(slack_sim, fake_slack):
+    for n in range(2):
+        _private_answer(slack_sim, f"home{n}")
+    wait_for(lambda: len(fake_slack.responses) >= 2)
+    time.sleep(0.2)  # the question is recorded right after the answer is sent
+    slack_sim.event({"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home"})
+    [publish] = wait_for(lambda: fake_slack.posted("views.publish"))
+    assert publish["user_id"] == "U1"
+    view = publish["view"] if isinstance(publish["view"], dict) else json.loads(publish["view"])
+    text = json.dumps(view, ensure_ascii=False)
+    assert view["type"] == "home"
+    assert "How to ask" in text
+    assert "how do I tail multiple pods" in text and "(2×)" in text
+
+
+def test_healthz_reports_database_and_scheduler(slack_sim):
+    response = httpx.get(slack_sim.base_url + "/healthz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "ok": True,
+        "database": "ok",
+        "scheduler": "running",
+        "mode": "http",
+    }
+
+
+# -- feed subcommands ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_sim(sample_db_url, fake_slack):
+    from conftest import make_settings, serve_app
+
+    from bot.runtime import open_runtime
+    from bot.slack.runner import prepare_store
+
+    runtime = open_runtime(
+        make_settings(sample_db_url, fake_slack.api_url, devopsbot_admins="UADMIN")
+    )
+    prepare_store(runtime)
+    server = serve_app(runtime)
+    sim = SlackClientSim(server.url, fake_slack)
+    yield sim, runtime
+    sim.close()
+    server.stop()
+    runtime.engine.dispose()
+
+
+def test_subscribe_by_an_admin_creates_a_subscription(admin_sim, feed_server, seed_feed):
+    sim, runtime = admin_sim
+    url = feed_server.serve("/atom.xml", seed_feed("shipit-dev.atom.xml"))
+    response = sim.command(f"subscribe <{url}> <#C0OPS1234|ops>", user_id="UADMIN", response="s1")
+    assert response.status_code == 200
+    assert "Fetching" in response.text  # the ack says the fetch may take a moment
+    [reply] = sim.wait_response("s1")
+    assert "Subscribed <#C0OPS1234>" in block_texts(reply)
+    with runtime.sessions() as session:
+        [sub] = list_subscriptions(session)
+    assert (sub.feed_url, sub.channel_id) == (url, "C0OPS1234")
+
+    sim.command("feeds", user_id="U2", response="s2")  # anyone may list
+    [listing] = sim.wait_response("s2")
+    assert "<#C0OPS1234>" in block_texts(listing)
+
+    sim.command(f"pause {url} <#C0OPS1234|ops>", user_id="UADMIN", response="s3")
+    assert "Paused" in block_texts(sim.wait_response("s3")[0])
+    sim.command(f"unsubscribe {url} <#C0OPS1234|ops>", user_id="UADMIN", response="s4")
+    assert "Unsubscribed" in block_texts(sim.wait_response("s4")[0])
+    with runtime.sessions() as session:
+        assert list_subscriptions(session) == []
+
+
+def test_subscribe_by_a_non_admin_is_refused(admin_sim, feed_server, seed_feed):
+    sim, runtime = admin_sim
+    url = feed_server.serve("/atom.xml", seed_feed("shipit-dev.atom.xml"))
+    response = sim.command(f"subscribe {url}", user_id="U2", channel_id="C0OPS1234", response="n1")
+    assert response.text == ""  # no "Fetching…" promise to someone who will be refused
+    [reply] = sim.wait_response("n1")
+    text = block_texts(reply)
+    assert "Only the feed admins" in text and "<@UADMIN>" in text
+    with runtime.sessions() as session:
+        assert list_subscriptions(session) == []
+    assert feed_server.requests == []  # refused before any fetch
+
+
+def test_subscribe_errors_are_readable(admin_sim, feed_server):
+    sim, _ = admin_sim
+    sim.command("subscribe not-a-url", user_id="UADMIN", response="e1")
+    assert "is not a feed URL" in block_texts(sim.wait_response("e1")[0])
+
+    missing = feed_server.url("/missing.xml")
+    sim.command(f"subscribe {missing}", user_id="UADMIN", channel_id="C0OPS1234", response="e2")
+    text = block_texts(sim.wait_response("e2")[0])
+    assert "404" in text and "Traceback" not in text
+
+    sim.command("unsubscribe https://nowhere.example/feed", user_id="UADMIN", response="e3")
+    assert "No feed with the address" in block_texts(sim.wait_response("e3")[0])

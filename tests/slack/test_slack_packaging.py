@@ -1,0 +1,64 @@
+"""The manifest matches the code and Slack's schema; the Dockerfile keeps its promises."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from bot.slack.app import BOT_EVENTS, BOT_SCOPES
+from bot.slack.subcommands import SLASH_COMMAND
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT.parent / "shared" / "schemas" / "slack-app-manifest.schema.json"
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    return yaml.safe_load((ROOT / "app_manifest.yml").read_text("utf-8"))
+
+
+def test_manifest_is_valid_against_the_schema(manifest):
+    if not SCHEMA.exists():
+        pytest.skip(f"schema not found at {SCHEMA}")
+    jsonschema.validate(manifest, json.loads(SCHEMA.read_text("utf-8")))
+
+
+def test_manifest_declares_exactly_what_the_code_uses(manifest):
+    commands = [c["command"] for c in manifest["features"]["slash_commands"]]
+    assert commands == [SLASH_COMMAND]
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
+    assert sorted(manifest["settings"]["event_subscriptions"]["bot_events"]) == sorted(BOT_EVENTS)
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    home = manifest["features"]["app_home"]
+    assert home["home_tab_enabled"] and home["messages_tab_enabled"]
+    assert not home["messages_tab_read_only_enabled"]  # people DM the bot
+    # Slack sends <#C…|name> and <url> in the command text only with escaping on.
+    assert manifest["features"]["slash_commands"][0]["should_escape"] is True
+
+
+def test_dockerfile_is_multi_stage_non_root_with_volume_and_healthcheck():
+    text = (ROOT / "Dockerfile").read_text("utf-8")
+    stages = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    assert len(stages) == 2 and all("python:3.11" in s and "slim" in s for s in stages)
+    runtime = text.split("\nFROM ", 2)[2]  # the final stage
+    assert "build-essential" not in runtime and "apt-get install" not in runtime
+    assert "COPY --from=builder /opt/venv /opt/venv" in runtime
+    user = re.search(r"^USER\s+(\S+)", runtime, re.M)
+    assert user and user.group(1) not in ("root", "0")
+    assert re.search(r'^VOLUME \["/data"\]', runtime, re.M)
+    assert "DEVOPSBOT_DATABASE_URL=sqlite:////data/devopsbot.db" in runtime
+    assert re.search(r"^EXPOSE 3000", runtime, re.M)
+    assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", runtime, re.M)
+    assert 'CMD ["devopsbot", "run"]' in runtime
+
+
+def test_dockerignore_keeps_the_context_small():
+    ignored = (ROOT / ".dockerignore").read_text("utf-8").split()
+    for entry in (".git", ".venv", "tests", "*.db", ".env"):
+        assert entry in ignored

@@ -1,0 +1,166 @@
+"""`devopsbot feeds …` and `devopsbot poll --once` as a user runs them (in-process CliRunner)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+from feedkit import BOT_TOKEN, posted_title, rss_item, seed, with_new_item
+from sqlalchemy import update
+
+from bot.cli import cli
+from bot.db.models import Feed, utcnow
+from bot.db.session import make_engine
+
+
+@pytest.fixture
+def env(db_url, fake_slack, tmp_path):
+    return {
+        "DEVOPSBOT_DATABASE_URL": db_url,
+        "DEVOPSBOT_ALLOW_PRIVATE_URLS": "true",
+        "DEVOPSBOT_POST_INTERVAL": "0",
+        "DEVOPSBOT_HTTP_TIMEOUT": "2",
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_API_URL": fake_slack.api_url,
+        "HOME": str(tmp_path),
+    }
+
+
+@pytest.fixture
+def run(env, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no stray .env file
+
+    def invoke(*args: str, ok: bool = True, input: str | None = None, **extra: str | None):
+        result = CliRunner().invoke(cli, list(args), env={**env, **extra}, input=input)
+        if ok:
+            assert result.exit_code == 0, result.output + result.stderr
+        assert "Traceback" not in result.output + result.stderr
+        return result
+
+    return invoke
+
+
+def make_due(db_url: str) -> None:
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(update(Feed).values(next_check_at=utcnow() - timedelta(minutes=1)))
+    engine.dispose()
+
+
+def test_add_with_channel_and_backfill_then_poll_posts(run, feed_server, fake_slack, db_url):
+    url = feed_server.serve("/e13.xml", seed())
+    out = run("feeds", "add", url, "--channel", "C0OPS", "--backfill", "2").output
+    assert "Added E13 Capital & Technology Blog" in out and "10 articles indexed" in out
+    assert "New posts will be announced in C0OPS" in out and "2 recent posts are queued" in out
+    assert fake_slack.posted() == []
+    out = run("poll", "--once").output
+    assert "No feed is due." in out and "Posted 2 announcements; 0 still waiting." in out
+    assert [p["channel"] for p in fake_slack.posted()] == ["C0OPS", "C0OPS"]
+
+    feed_server.serve("/e13.xml", with_new_item(seed(), rss_item("CLI news", guid="cli1")))
+    make_due(db_url)
+    out = run("poll", "--once").output
+    assert f"{url}: 1 new, 0 edited (updated)" in out and "Posted 1 announcements" in out
+    assert posted_title(fake_slack.posted()[-1]) == "CLI news"
+    assert "Already subscribed" in run("feeds", "add", url, "--channel", "C0OPS").output
+
+
+def test_filters_from_the_command_line(run, feed_server):
+    url = feed_server.serve("/e13.xml", seed())
+    run("feeds", "add", url, "--channel", "C0K8S", "--include", "kubernetes", "--exclude", "/ads?/")
+    (line,) = [json.loads(x) for x in run("feeds", "list", "--json").output.splitlines()]
+    assert line["include"] == ["kubernetes"] and line["exclude"] == ["/ads?/"]
+    bad = run("feeds", "add", url, "--channel", "C0X", "--include", "/(/", ok=False)
+    assert bad.exit_code == 1 and "not a valid regular expression" in bad.stderr
+
+
+def test_list_pause_resume_remove(run, feed_server):
+    url = feed_server.serve("/e13.xml", seed())
+    run("feeds", "add", url)
+    run("feeds", "add", url, "--channel", "C0OPS")
+    out = run("feeds", "list").output
+    assert "C0OPS" in out and "index only" in out and "10 articles" in out
+    assert "next check" in out and "0 failures" in out
+    assert "Paused" in run("feeds", "pause", url, "--channel", "C0OPS").output
+    (row,) = [
+        json.loads(x)
+        for x in run("feeds", "list", "--json", "--channel", "C0OPS").output.splitlines()
+    ]
+    assert row["status"] == "paused"
+    assert "Resumed" in run("feeds", "resume", str(row["id"])).output
+    assert "Resumed 0 broken" in run("feeds", "resume", "--broken").output
+    assert "Removed" in run("feeds", "remove", url, "--channel", "C0OPS").output
+    assert "C0OPS" not in run("feeds", "list").output
+    assert "all its subscriptions" in run("feeds", "remove", url).output
+    assert "No feeds yet" in run("feeds", "list").output
+
+
+def test_errors_are_sentences_with_exit_code_1(run, feed_server):
+    url = feed_server.serve("/e13.xml", seed())
+    bad_channel = run("feeds", "add", url, "--channel", "#general", ok=False)
+    assert bad_channel.exit_code == 1 and "not a Slack channel ID" in bad_channel.stderr
+    unknown = run("feeds", "remove", "https://nowhere.example/x.xml", ok=False)
+    assert unknown.exit_code == 1 and "No feed with the address" in unknown.stderr
+    usage = run("feeds", "resume", ok=False)
+    assert usage.exit_code == 2 and "--broken" in usage.stderr
+
+
+def test_opml_export_and_import(run, feed_server, tmp_path):
+    a = feed_server.serve("/e13.xml", seed())
+    b = feed_server.serve("/shipit.xml", seed("shipit-dev.atom.xml"))
+    run("feeds", "add", a)
+    run("feeds", "add", b)
+    exported = run("feeds", "export").output
+    assert a in exported and b in exported
+    path = tmp_path / "feeds.opml"
+    run("feeds", "export", "-o", str(path))
+    run("feeds", "remove", a)
+    run("feeds", "remove", b)
+    out = run("feeds", "import", str(path), "--channel", "C0OPS").output
+    assert "Imported 2 of 2 feeds." in out
+    assert run("feeds", "list").output.count("C0OPS") == 2
+    broken = tmp_path / "bad.opml"
+    broken.write_text("<rss/>")
+    failed = run("feeds", "import", str(broken), ok=False)
+    assert failed.exit_code == 1 and "not an OPML file" in failed.stderr
+
+
+def test_poll_dry_run_prints_instead_of_posting(run, feed_server, fake_slack, db_url):
+    url = feed_server.serve("/e13.xml", seed())
+    run("feeds", "add", url, "--channel", "C0OPS")
+    feed_server.serve("/e13.xml", with_new_item(seed(), rss_item("Dry <b>run</b>", guid="d1")))
+    make_due(db_url)
+    out = run("poll", "--once", "--dry-run").output
+    assert "1 new" in out and "Dry run: 1 announcements would be posted." in out
+    assert "would post to C0OPS: New in E13 Capital &amp; Technology Blog: Dry &lt;b&gt;run" in out
+    assert fake_slack.posted() == []
+    assert "Posted 1 announcements" in run("poll", "--once").output
+
+
+def test_poll_without_a_token_stores_and_says_why_nothing_was_posted(
+    run, feed_server, fake_slack, db_url
+):
+    url = feed_server.serve("/e13.xml", seed())
+    run("feeds", "add", url, "--channel", "C0OPS")
+    feed_server.serve("/e13.xml", with_new_item(seed(), rss_item("Tokenless", guid="t1")))
+    make_due(db_url)
+    result = run("poll", "--once", SLACK_BOT_TOKEN=None)
+    assert "1 new" in result.output
+    assert "Announcements skipped: SLACK_BOT_TOKEN is not set" in result.stderr
+    assert "1 posts are waiting" in result.stderr
+    assert fake_slack.posted() == []
+    # Stored and indexed all the same.
+    answer = json.loads(run("ask", "--json", "tokenless").output)
+    assert answer["results"][0]["title"] == "Tokenless"
+
+
+def test_a_failing_feed_is_reported_on_stderr(run, feed_server, db_url):
+    url = feed_server.serve("/e13.xml", seed())
+    run("feeds", "add", url)
+    feed_server.serve("/e13.xml", b"", status=500)
+    make_due(db_url)
+    result = run("poll", "--once")
+    assert f"{url}: error:" in result.stderr and "HTTP 500" in result.stderr
+    assert "1 failures" in run("feeds", "list").output

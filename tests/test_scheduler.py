@@ -1,0 +1,156 @@
+"""The scheduler tick and `poll_once`: concurrency, restarts, dry runs, a missing token."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from apscheduler.triggers.interval import IntervalTrigger
+from feedkit import Bot, posted_title, rss, rss_item, seed, with_new_item
+from sqlalchemy import update
+
+from bot.db.models import Feed
+from bot.scheduler import POLL_JOB_ID, build_scheduler, poll_once
+
+
+@pytest.fixture
+def bot(db_url, fake_slack):
+    b = Bot.open(db_url, fake_slack.api_url)
+    yield b
+    b.close()
+
+
+def test_the_scheduler_job_is_configured_explicitly(bot):
+    scheduler = build_scheduler(bot.runtime, bot.client)
+    (job,) = scheduler.get_jobs()
+    assert job.id == POLL_JOB_ID
+    assert job.coalesce is True and job.max_instances == 1
+    assert job.misfire_grace_time == 60
+    assert isinstance(job.trigger, IntervalTrigger)
+    assert job.trigger.interval == timedelta(seconds=bot.settings.devopsbot_tick_seconds)
+    assert not scheduler.running  # the runner starts and stops it
+
+
+def test_a_started_scheduler_polls_and_announces(bot, feed_server, fake_slack):
+    url = feed_server.serve("/e13.xml", seed())
+    bot.subscribe(url, "C0OPS")
+    new = rss_item("Scheduled post", link="/blog/s1", guid="s1")
+    feed_server.serve("/e13.xml", with_new_item(seed(), new))
+    with bot.sessions.begin() as session:
+        session.execute(update(Feed).values(next_check_at=bot.now - timedelta(minutes=1)))
+    scheduler = build_scheduler(bot.runtime, bot.client)
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not fake_slack.posted() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        scheduler.shutdown(wait=True)
+    (post,) = fake_slack.posted()
+    assert posted_title(post) == "Scheduled post"
+    # The tick also brought the bot's answer index up to date.
+    assert bot.runtime.answerer.index.revisions()
+
+
+def test_a_failing_tick_is_logged_and_the_next_one_runs(bot, monkeypatch, caplog):
+    import bot.scheduler as scheduler_module
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(scheduler_module, "poll_due_feeds", boom)
+    poller = scheduler_module.Poller(bot.runtime, bot.client)
+    poller.tick()  # does not raise
+    assert "poll tick failed" in caplog.text
+
+
+def test_two_concurrent_pollers_post_each_entry_once(db_url, fake_slack, feed_server):
+    """Two bots (own engines, like two replicas) poll and post at the same instant."""
+    bots = [Bot.open(db_url, fake_slack.api_url, devopsbot_poll_workers=3) for _ in range(2)]
+    channels = ["C0ONE", "C0TWO", "C0THREE"]
+    paths = [f"/feed{n}.xml" for n in range(4)]
+    old = rss_item("Old", guid="old")
+    for path in paths:
+        url = feed_server.serve(path, rss([old]))
+        for channel in channels:
+            bots[0].subscribe(url, channel)
+
+    expected = 0
+    for round_ in range(3):
+        for path in paths:
+            items = [
+                rss_item(f"{path} r{r} i{i}", guid=f"r{r}i{i}")
+                for r in range(round_ + 1)
+                for i in range(3)
+            ]
+            feed_server.serve(path, rss([*items, old]))
+        expected += len(paths) * 3 * len(channels)
+        when = bots[0].now + timedelta(hours=round_ + 1)
+        barrier = threading.Barrier(2)
+        reports: list = [None, None]
+
+        def run(i: int, when=when, barrier=barrier, reports=reports) -> None:
+            barrier.wait()
+            reports[i] = poll_once(bots[i].runtime, bots[i].client, now=when, pacer=bots[i].pacer)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        # Each feed was polled by exactly one of the two.
+        polled = Counter(o.feed_id for r in reports for o in r.outcomes)
+        assert sorted(polled.values()) == [1] * len(paths)
+        posted = Counter((p["channel"], posted_title(p)) for p in fake_slack.posted())
+        assert len(posted) == expected and set(posted.values()) == {1}
+        assert sum(r.delivery.posted for r in reports) == len(paths) * 3 * len(channels)
+    for b in bots:
+        b.close()
+
+
+def test_dry_run_prints_what_would_be_posted_and_keeps_it_owed(bot, feed_server, fake_slack):
+    url = feed_server.serve("/e13.xml", seed())
+    bot.subscribe(url, "C0OPS", backfill=2)
+    report = bot.poll(dry_run=True)
+    assert len(report.would_post) == 2 and report.delivery is None
+    assert all(line.startswith("C0OPS: New in E13") for line in report.would_post)
+    assert fake_slack.posted() == []
+    assert bot.poll().delivery.posted == 2
+
+
+def test_without_a_token_polls_store_and_announcements_wait(db_url, fake_slack, feed_server):
+    no_token = Bot.open(db_url, None)
+    url = feed_server.serve("/e13.xml", seed())
+    no_token.subscribe(url, "C0OPS")
+    feed_server.serve("/e13.xml", with_new_item(seed(), rss_item("New", guid="n1")))
+    report = no_token.poll()
+    assert report.new == 1 and report.skipped == "SLACK_BOT_TOKEN is not set"
+    assert report.owed == 1 and fake_slack.posted() == []
+    no_token.close()
+    with_token = Bot.open(db_url, fake_slack.api_url)
+    assert with_token.poll().delivery.posted == 1
+    with_token.close()
+
+
+# Real time passes here (Slack's Retry-After, real pacing): once, on SQLite, is enough.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_shutdown_interrupts_a_long_delivery_and_loses_nothing(bot, feed_server, fake_slack):
+    url = feed_server.serve("/e13.xml", seed())
+    bot.subscribe(url, "C0OPS", backfill=8)  # 8 posts at 1 per second: a 7 s tick
+    scheduler = build_scheduler(bot.runtime, bot.client)
+    scheduler.start()
+    deadline = time.monotonic() + 10
+    while not fake_slack.posted() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    scheduler.shutdown(wait=True)
+    assert time.monotonic() - started < 2.0
+    sent = len(fake_slack.posted())
+    assert 1 <= sent < 8
+    # The rest is still owed and goes out once, in order, on the next run.
+    bot.poll()
+    titles = [posted_title(p) for p in fake_slack.posted()]
+    assert len(titles) == 8 and len(set(titles)) == 8
