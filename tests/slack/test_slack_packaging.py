@@ -14,7 +14,10 @@ from bot.slack.app import BOT_EVENTS, BOT_SCOPES
 from bot.slack.subcommands import SLASH_COMMAND
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = ROOT.parent / "shared" / "schemas" / "slack-app-manifest.schema.json"
+# The shared schema is the reference when it sits beside the checkout; the copy in tests/data
+# keeps the check running (never skipped) in a lone clone.
+SHARED_SCHEMA = ROOT.parent / "shared" / "schemas" / "slack-app-manifest.schema.json"
+SCHEMA = SHARED_SCHEMA if SHARED_SCHEMA.exists() else ROOT / "tests" / "data" / SHARED_SCHEMA.name
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +26,6 @@ def manifest() -> dict:
 
 
 def test_manifest_is_valid_against_the_schema(manifest):
-    if not SCHEMA.exists():
-        pytest.skip(f"schema not found at {SCHEMA}")
     jsonschema.validate(manifest, json.loads(SCHEMA.read_text("utf-8")))
 
 
