@@ -80,13 +80,9 @@ def fts5_baseline(chunks: list[Chunk], questions: list[dict], repeat: int):
             )
             times.append((time.perf_counter() - t0) * 1000)
         hits = [by_id[r[0]] for r in rows]
-        ranked.append([(c.kind, _title(c), c.section, c.text) for c in hits])
+        ranked.append([(c.kind, c.title, c.section, c.text) for c in hits])
         answered.append(bool(hits))
     return ranked, answered, times
-
-
-def _title(chunk) -> str:
-    return chunk.title
 
 
 def main() -> None:

@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.db.models import Article, Feed, Source, Subscription, utcnow
 from bot.db.outbox import aware, enqueue_backfill
+from bot.db.store import feed_by_url
 from bot.feeds.filters import FilterError, compile_filters, dump_specs, load_specs
-from bot.feeds.refresh import FeedError, create_feed, download_new_feed
+from bot.feeds.refresh import FeedError, add_feed
 
 MAX_BACKFILL = 50
 # Public, private and shared channel ids (C…, G…) and DMs (D…), as Slack sends them.
@@ -149,13 +150,6 @@ def _view(session: Session, sub: Subscription) -> SubscriptionView:
     return _views(session, [sub])[0]
 
 
-def _feed_for_url(session: Session, url: str) -> Feed | None:
-    feed = session.scalar(select(Feed).where(Feed.url == url))
-    if feed is None and url.endswith("/"):
-        feed = session.scalar(select(Feed).where(Feed.url == url.rstrip("/")))
-    return feed
-
-
 def _resolve(session: Session, ref: str, channel_id: str | None) -> list[Subscription]:
     """Subscriptions named by a subscription id, a feed id or a feed URL (in that order)."""
     ref = _clean_url(ref)
@@ -174,7 +168,7 @@ def _resolve(session: Session, ref: str, channel_id: str | None) -> list[Subscri
         if feed is None:
             raise SubscriptionError(f"There is no subscription or feed with id {ref}.")
     else:
-        feed = _feed_for_url(session, ref)
+        feed = feed_by_url(session, ref)
         if feed is None:
             raise SubscriptionError(
                 f"No feed with the address {ref} is subscribed; `feeds list` shows them."
@@ -234,18 +228,11 @@ def subscribe(
     except FilterError as exc:
         raise SubscriptionError(f"Bad filter: {exc}.") from None
 
-    indexed = 0
-    feed = _feed_for_url(session, url)
-    if feed is None:
-        try:
-            result, parsed = download_new_feed(url, settings, http)
-        except FeedError as exc:
-            raise SubscriptionError(str(exc)) from None
-        if result.permanent_url:
-            feed = _feed_for_url(session, result.permanent_url)
-        if feed is None:
-            feed, new = create_feed(session, url, result, parsed, settings)
-            indexed = len(new)
+    try:
+        feed, new = add_feed(session, url, settings, http)
+    except FeedError as exc:
+        raise SubscriptionError(str(exc)) from None
+    indexed = len(new)
 
     query = select(Subscription).where(Subscription.feed_id == feed.id)
     if channel_id is not None:

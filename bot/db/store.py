@@ -183,5 +183,8 @@ def count_sources(session: Session) -> int:
 
 
 def feed_by_url(session: Session, url: str) -> Feed | None:
-    """The polled feed with this URL, if subscribed."""
-    return session.scalar(select(Feed).where(Feed.url == url))
+    """The feed stored under this URL (a trailing slash the user added is forgiven)."""
+    feed = session.scalar(select(Feed).where(Feed.url == url))
+    if feed is None and url.endswith("/"):
+        feed = session.scalar(select(Feed).where(Feed.url == url.rstrip("/")))
+    return feed

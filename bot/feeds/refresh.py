@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from bot.config import Settings
 from bot.db.models import Article, Feed, Source, utcnow
 from bot.db.outbox import aware, enqueue_articles, enqueue_notice
-from bot.db.store import get_or_create_source, store_feed_entries
+from bot.db.store import feed_by_url, get_or_create_source, store_feed_entries
 from bot.feeds.fetch import FetchError, FetchResult, check_url_allowed, fetch_feed
 from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
 from bot.slack.text import escape
@@ -181,14 +181,17 @@ def create_feed(
 def add_feed(
     session: Session, url: str, settings: Settings, http: httpx.Client | None = None
 ) -> tuple[Feed, list[Article]]:
-    """Fetch and parse `url`, then store the feed and its current entries (nothing on error)."""
+    """The feed at `url`, fetched and stored with its current entries when new (nothing on error).
+
+    Returns the feed and the articles stored now (none for a feed we already had).
+    """
     url = url.strip()
-    existing = session.scalar(select(Feed).where(Feed.url == url))
+    existing = feed_by_url(session, url)
     if existing is not None:
         return existing, []
     result, parsed = download_new_feed(url, settings, http)
     if result.permanent_url:
-        moved = session.scalar(select(Feed).where(Feed.url == result.permanent_url))
+        moved = feed_by_url(session, result.permanent_url)
         if moved is not None:
             return moved, []
     return create_feed(session, url, result, parsed, settings)
@@ -305,19 +308,6 @@ def _record_failure(
             now,
         )
     log.warning("feed %s: %s", feed.url, message)
-
-
-def refresh_feed(
-    session: Session,
-    feed: Feed,
-    settings: Settings,
-    http: httpx.Client | None = None,
-    now: datetime | None = None,
-) -> PollOutcome:
-    """Poll one feed inside the caller's transaction (the scheduler uses poll_feed instead)."""
-    now = now or utcnow()
-    snapshot = FeedSnapshot(feed.id, feed.url, feed.etag, feed.last_modified)
-    return apply_fetch(session, feed, fetch_and_parse(snapshot, settings, http), settings, now)
 
 
 def _move(session: Session, feed: Feed, new_url: str) -> None:
@@ -453,13 +443,3 @@ def poll_due_feeds(
         if own_http:
             client.close()
     return outcomes
-
-
-def due_feeds(session: Session, now: datetime | None = None, limit: int = 1000) -> list[Feed]:
-    """Active feeds whose next check is due, oldest first (a read-only look; nothing claimed)."""
-    now = now or utcnow()
-    return list(
-        session.scalars(
-            select(Feed).where(_due(Feed, now)).order_by(Feed.next_check_at).limit(limit)
-        )
-    )

@@ -97,11 +97,15 @@ def html_to_text(html: str) -> str:
 
 def excerpt(text: str, limit: int = 300) -> str:
     """The first `limit` characters of text, cut at a word boundary with an ellipsis."""
-    flat = _clean(text.replace("\n", " "))
+    flat = _clean(text)
     if len(flat) <= limit:
         return flat
-    cut = flat[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:-")
-    return cut + "…"
+    cut = flat[: limit - 1]
+    space = cut.rfind(" ")
+    # A word boundary far back would waste the space; cut mid-word instead (long URLs).
+    if space > limit * 0.6:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-") + "…"
 
 
 def article_chunks(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.knowledge.articles import excerpt as excerpt_text
 from bot.slack.text import escape, link, truncate
 
 EXCERPT_CHARS = 300
@@ -46,13 +47,7 @@ def excerpt(summary: str, text: str, title: str, limit: int = EXCERPT_CHARS) -> 
     for candidate in (summary, text):
         flat = _SPACE.sub(" ", candidate or "").strip()
         if flat and flat.casefold() != title.strip().casefold():
-            if len(flat) <= limit:
-                return flat
-            cut = flat[: limit - 1]
-            space = cut.rfind(" ")
-            if space > limit * 0.6:
-                cut = cut[:space]
-            return cut.rstrip(" ,.;:-") + "…"
+            return excerpt_text(flat, limit)
     return ""
 
 

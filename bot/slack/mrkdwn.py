@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from bot.knowledge.articles import excerpt
 from bot.slack.text import escape, link
 
 # A fenced code block: ``` or ~~~ on its own line, anything, the same fence closing it.
@@ -173,7 +174,4 @@ def split_mrkdwn(pieces: list[tuple[str, str]], limit: int = SECTION_LIMIT) -> l
 
 def plain_excerpt(text: str, limit: int) -> str:
     """Escaped plain text (feed articles) cut at a word boundary."""
-    flat = " ".join(text.split())
-    if len(flat) > limit:
-        flat = flat[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:-") + "…"
-    return escape(flat)
+    return escape(excerpt(text, limit))
