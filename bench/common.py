@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import statistics
+import time
+from contextlib import closing
 from pathlib import Path
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.session import make_engine, session_factory, upgrade
 from bot.db.store import get_or_create_source, replace_note_chunks, store_feed_entries
 from bot.feeds.parse import parse_feed
 from bot.knowledge.notes import chunk_markdown
+from bot.knowledge.service import Answerer
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -52,3 +58,78 @@ def percentile(values: list[float], pct: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+PUBLIC_CORPUS = SHARED / "eval" / "public-corpus"
+PUBLIC_EVAL = SHARED / "eval" / "public-dev-questions.jsonl"
+EXTRA = REPO / "bench" / "extra-questions.jsonl"
+CALIBRATION = REPO / "bench" / "calibration-questions.jsonl"
+CACHE = REPO / "bench" / "results" / "embedding-cache.sqlite"
+
+
+def load_public_corpus(session: Session, corpus: Path = PUBLIC_CORPUS) -> None:
+    """Index the 689 public command-reference pages, one notes source per file."""
+    for md in sorted(corpus.rglob("*.md")):
+        key = str(md.relative_to(corpus))
+        replace_note_chunks(session, key, md.name, chunk_markdown(md.read_text("utf-8")))
+
+
+def _cache_db() -> sqlite3.Connection:
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(CACHE)
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS vectors (model TEXT, text_hash TEXT, vector BLOB, "
+        "PRIMARY KEY (model, text_hash))"
+    )
+    return db
+
+
+def restore_cached_embeddings(session: Session) -> int:
+    """Copy vectors computed by earlier bench runs into this store (same model, same texts).
+
+    Benchmarks build a fresh store every run; the cache only spares re-encoding identical
+    chunk texts, exactly as the product's own store does across restarts.
+    """
+    from bot.db.models import Chunk
+    from bot.db.store import save_embeddings
+    from bot.knowledge.embed import MODEL_ID
+
+    wanted = set(session.scalars(select(Chunk.text_hash).distinct()))
+    with closing(_cache_db()) as db:
+        rows = db.execute("SELECT text_hash, vector FROM vectors WHERE model = ?", (MODEL_ID,))
+        found = [(h, v) for h, v in rows if h in wanted]
+    save_embeddings(session, MODEL_ID, found)
+    return len(found)
+
+
+def save_cached_embeddings(session: Session) -> None:
+    """Remember this store's vectors for the next bench run."""
+    from bot.db.models import ChunkEmbedding
+
+    rows = session.execute(
+        select(ChunkEmbedding.model, ChunkEmbedding.text_hash, ChunkEmbedding.vector)
+    ).all()
+    with closing(_cache_db()) as db:
+        db.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)", [tuple(r) for r in rows])
+        db.commit()
+
+
+def build_store(tmp: str, corpus: str) -> tuple[sessionmaker[Session], Answerer, float]:
+    """A real SQLite store with `corpus` ("seed" or "public": public pages plus the seeds),
+    embedded and indexed the way the bot does it; returns sessions, answerer, build seconds."""
+    engine = make_engine(f"sqlite:///{tmp}/{corpus}.db")
+    upgrade(engine)
+    sessions = session_factory(engine)
+    with sessions.begin() as session:
+        load_seeds(session)
+        if corpus == "public":
+            load_public_corpus(session)
+        restore_cached_embeddings(session)
+    answerer = Answerer()
+    t0 = time.perf_counter()
+    with sessions.begin() as session:
+        answerer.sync(session)
+    built = time.perf_counter() - t0
+    with sessions() as session:
+        save_cached_embeddings(session)
+    return sessions, answerer, built

@@ -8,27 +8,18 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import click
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.knowledge.load import NotesError, find_note_files, load_note_file
-from bot.knowledge.sample import ensure_sample_data, only_sample_data, remove_sample_data
-from bot.render import result_json, result_text
-from bot.runtime import Runtime, configure_logging, open_runtime
-from bot.subscriptions import (
-    SubscriptionError,
-    SubscriptionView,
-    export_opml,
-    import_opml,
-    list_subscriptions,
-    pause,
-    resume,
-    resume_broken,
-    subscribe,
-    unsubscribe,
-)
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+    from bot.subscriptions import SubscriptionView
+
+# Each command imports what it needs when it runs: `devopsbot ask` must start in well under a
+# second, and the feed fetcher and the Slack app are heavy imports it never uses.
 
 SAMPLE_NOTE = (
     "Using the bundled sample data (DevOps notes and four feed snapshots). Load your own with "
@@ -48,6 +39,8 @@ class Context:
 
     @property
     def runtime(self) -> Runtime:
+        from bot.runtime import configure_logging, open_runtime
+
         if self._runtime is None:
             try:
                 settings = load_settings()
@@ -65,7 +58,21 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context, ensure=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; `run` (the Slack app) is imported only when it is the one asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "run"])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "run":
+            from bot.slack.runner import run  # the `run` command lives with the Slack app
+
+            return run
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="devopsbot")
 def cli() -> None:
     """devopsbot: answers DevOps questions from your notes and feeds, and announces new posts."""
@@ -87,12 +94,22 @@ def ask(ctx: Context, question: tuple[str, ...], as_json: bool, limit: int) -> N
     if not text:
         click.echo(click.get_current_context().get_help(), err=True)
         raise SystemExit(2)
+    # The model loads on another thread while the store is opened and the index read: a cold
+    # `ask` pays for the slower of the two, not for both.
+    from bot.knowledge.embed import shared_encoder
+
+    shared_encoder().load_in_background()
+    from bot.knowledge.sample import ensure_sample_data, only_sample_data
+    from bot.render import result_json, result_text
+
     rt = ctx.runtime
     with rt.sessions.begin() as session:
         if rt.settings.devopsbot_sample_data:
             ensure_sample_data(session)
         using_sample = rt.settings.devopsbot_sample_data and only_sample_data(session)
-        rt.answerer.sync(session)
+        cached = rt.answerer.load_cached(session)
+        if rt.answerer.sync(session) or not cached:
+            rt.answerer.save_cache(session)
         empty = len(rt.answerer.index) == 0
     if using_sample:
         click.echo(SAMPLE_NOTE, err=True)
@@ -117,38 +134,110 @@ def ask(ctx: Context, question: tuple[str, ...], as_json: bool, limit: int) -> N
 
 @cli.group()
 def notes() -> None:
-    """Index Markdown notes."""
+    """Index, list and remove Markdown notes."""
 
 
 @notes.command("load")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Re-chunk unchanged files too.")
 @pass_ctx
-def notes_load(ctx: Context, paths: tuple[Path, ...]) -> None:
-    """Index Markdown files or folders; loading a file again replaces its chunks."""
-    try:
-        files = find_note_files(list(paths))
-    except NotesError as exc:
-        raise click.ClickException(str(exc)) from None
-    if not files:
+def notes_load(ctx: Context, paths: tuple[Path, ...], force: bool) -> None:
+    """Index Markdown files or folders: new and changed files are (re)chunked, unchanged ones
+    skipped, and the notes of files deleted from a loaded folder removed."""
+    from bot.knowledge.load import sync_notes
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise click.ClickException(", ".join(missing) + ": no such file or folder")
+    rt = ctx.runtime
+    # One transaction: an unexpected failure leaves the store as it was.
+    with rt.sessions.begin() as session:
+        report = sync_notes(session, list(paths), force=force)
+    if report.sample_removed:
+        click.echo("Removed the bundled sample data now that you have your own notes.")
+    for note in report.loaded:
+        click.echo(f"{note.path}: {note.chunks} chunks")
+    for key in report.removed:
+        click.echo(f"{key}: removed (the file is gone)")
+    for error in report.errors:
+        click.echo(f"error: {error} (its stored chunks are unchanged)", err=True)
+    if not (report.loaded or report.unchanged or report.removed or report.errors):
         raise click.ClickException(
             "no Markdown files (.md, .markdown) found in " + ", ".join(map(str, paths))
         )
-    rt = ctx.runtime
-    failed = 0
-    for path in files:
-        try:
-            with rt.sessions.begin() as session:
-                removed = remove_sample_data(session)
-                count = load_note_file(session, path)
-        except NotesError as exc:
-            failed += 1
-            click.echo(f"error: {exc} (its stored chunks are unchanged)", err=True)
-            continue
-        if removed:
-            click.echo("Removed the bundled sample data now that you have your own notes.")
-        click.echo(f"{path}: {count} chunks")
-    if failed:
+    click.echo(report.summary())
+    if report.loaded:
+        _embed_new_chunks(rt)
+    if report.errors:
         raise SystemExit(1)
+
+
+def _embed_new_chunks(rt: Runtime) -> None:
+    """Compute the vectors of newly stored chunk texts now, so questions never wait for them."""
+    import time
+
+    started = time.perf_counter()
+
+    def progress(done: int) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-6)
+        click.echo(f"\rembeddings: {done} chunk texts ({rate:.0f}/s)", nl=False, err=True)
+
+    done = rt.answerer.embed_pending(
+        rt.sessions, progress=progress if sys.stderr.isatty() else None
+    )
+    if done:
+        elapsed = time.perf_counter() - started
+        click.echo(f"computed {done} embeddings in {elapsed:.1f} s ({done / elapsed:.0f}/s)")
+
+
+@notes.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per notes file.")
+@pass_ctx
+def notes_list(ctx: Context, as_json: bool) -> None:
+    """Indexed notes files: source, chunk count and when their current content was loaded."""
+    from bot.db.store import notes_sources
+
+    with ctx.runtime.sessions() as session:
+        views = notes_sources(session)
+    if as_json:
+        for view in views:
+            click.echo(
+                json.dumps(
+                    {
+                        "source": view.key,
+                        "title": view.title,
+                        "chunks": view.chunks,
+                        "loaded_at": view.loaded_at.isoformat(),
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        return
+    if not views:
+        click.echo("No notes yet: load some with `devopsbot notes load PATH`.")
+        return
+    width = max(len("SOURCE"), *(len(v.key) for v in views))
+    click.echo(f"{'SOURCE':<{width}}  {'CHUNKS':>6}  LOADED AT")
+    for view in views:
+        loaded = view.loaded_at.strftime("%Y-%m-%d %H:%M UTC")
+        click.echo(f"{view.key:<{width}}  {view.chunks:>6}  {loaded}")
+
+
+@notes.command("remove")
+@click.argument("paths", nargs=-1, required=True)
+@pass_ctx
+def notes_remove(ctx: Context, paths: tuple[str, ...]) -> None:
+    """Remove the notes of files, or of every file under folders (gone from disk or not)."""
+    from bot.knowledge.load import NotesError, remove_notes
+
+    try:
+        with ctx.runtime.sessions.begin() as session:
+            removed = remove_notes(session, list(paths))
+    except NotesError as exc:
+        raise click.ClickException(str(exc)) from None
+    for key in removed:
+        click.echo(f"removed {key}")
+    click.echo(f"Removed the notes of {len(removed)} files.")
 
 
 # -- feeds -----------------------------------------------------------------------------------
@@ -228,6 +317,9 @@ def feeds_add(
     unfurl: bool,
 ) -> None:
     """Subscribe a feed: index its articles, and announce new ones to --channel."""
+    from bot.knowledge.sample import remove_sample_data
+    from bot.subscriptions import SubscriptionError, subscribe
+
     rt = ctx.runtime
     try:
         with rt.sessions.begin() as session:
@@ -273,6 +365,8 @@ def feeds_add(
 @pass_ctx
 def feeds_list(ctx: Context, channel_id: str | None, as_json: bool) -> None:
     """Subscriptions with their health: last success, failures, next check, articles."""
+    from bot.subscriptions import SubscriptionError, list_subscriptions
+
     rt = ctx.runtime
     try:
         with rt.sessions() as session:
@@ -293,6 +387,8 @@ def feeds_list(ctx: Context, channel_id: str | None, as_json: bool) -> None:
 def _change(
     ctx: Context, action: Callable[..., SubscriptionView], ref: str, channel_id: str | None
 ) -> None:
+    from bot.subscriptions import SubscriptionError
+
     try:
         with ctx.runtime.sessions.begin() as session:
             view = action(session, ref, channel_id)
@@ -310,6 +406,8 @@ def _change(
 @pass_ctx
 def feeds_remove(ctx: Context, ref: str, channel_id: str | None) -> None:
     """Unsubscribe; a feed left with no subscription is removed with its articles."""
+    from bot.subscriptions import unsubscribe
+
     _change(ctx, unsubscribe, ref, channel_id)
 
 
@@ -319,6 +417,8 @@ def feeds_remove(ctx: Context, ref: str, channel_id: str | None) -> None:
 @pass_ctx
 def feeds_pause(ctx: Context, ref: str, channel_id: str | None) -> None:
     """Stop announcing a feed (and polling it, once every subscription is paused)."""
+    from bot.subscriptions import pause
+
     _change(ctx, pause, ref, channel_id)
 
 
@@ -329,6 +429,8 @@ def feeds_pause(ctx: Context, ref: str, channel_id: str | None) -> None:
 @pass_ctx
 def feeds_resume(ctx: Context, ref: str | None, channel_id: str | None, broken: bool) -> None:
     """Announce again; also restarts a feed paused after failures."""
+    from bot.subscriptions import resume, resume_broken
+
     if broken:
         with ctx.runtime.sessions.begin() as session:
             views = resume_broken(session)
@@ -345,6 +447,9 @@ def feeds_resume(ctx: Context, ref: str | None, channel_id: str | None, broken: 
 @pass_ctx
 def feeds_import(ctx: Context, file: BinaryIO, channel_id: str | None) -> None:
     """Subscribe every feed listed in an OPML file (`-` reads stdin)."""
+    from bot.knowledge.sample import remove_sample_data
+    from bot.subscriptions import SubscriptionError, import_opml
+
     rt = ctx.runtime
     try:
         with rt.sessions.begin() as session:
@@ -370,6 +475,8 @@ def feeds_import(ctx: Context, file: BinaryIO, channel_id: str | None) -> None:
 @pass_ctx
 def feeds_export(ctx: Context, output: TextIO) -> None:
     """Print every feed as OPML 2.0."""
+    from bot.subscriptions import export_opml
+
     with ctx.runtime.sessions() as session:
         output.write(export_opml(session))
 
@@ -443,11 +550,6 @@ def db_upgrade(ctx: Context) -> None:
     click.echo(
         f"Database is at the latest schema ({rt.engine.url.render_as_string(hide_password=True)})."
     )
-
-
-from bot.slack.runner import run  # noqa: E402  (the `run` command lives with the Slack app)
-
-cli.add_command(run)
 
 
 def main() -> None:

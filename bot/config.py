@@ -16,6 +16,11 @@ def default_database_url() -> str:
     return f"sqlite:///{base / 'devopsbot' / 'devopsbot.db'}"
 
 
+# Seconds between two syncs of DEVOPSBOT_NOTES_PATH: re-hashing a folder more often than every
+# few seconds is waste, and a day is the longest a team would wait for an edit to show.
+NOTES_SYNC_INTERVAL_RANGE = (5, 86400)
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable to fix."""
 
@@ -49,6 +54,9 @@ class Settings(BaseSettings):
     devopsbot_tick_seconds: int = Field(default=60, ge=5, le=3600)  # scheduler tick
     # The Slack app (issue 4): where `devopsbot run` serves /slack/events and /healthz.
     devopsbot_host: str = "0.0.0.0"
+    # Notes kept in sync by the scheduler (issue 7): files or folders, ":"-separated.
+    devopsbot_notes_path: str = ""
+    devopsbot_notes_sync_interval: int = 60  # seconds between two syncs
 
     @field_validator("slack_api_url")
     @classmethod
@@ -74,6 +82,20 @@ class Settings(BaseSettings):
         if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
         return upper
+
+    @field_validator("devopsbot_notes_sync_interval")
+    @classmethod
+    def _notes_sync_interval_in_range(cls, value: int) -> int:
+        low, high = NOTES_SYNC_INTERVAL_RANGE
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high} seconds")
+        return value
+
+    @cached_property
+    def notes_paths(self) -> tuple[Path, ...]:
+        """DEVOPSBOT_NOTES_PATH as paths (`~` expanded, empty entries skipped)."""
+        parts = (p.strip() for p in self.devopsbot_notes_path.split(":"))
+        return tuple(Path(p).expanduser() for p in parts if p)
 
     @cached_property
     def admins(self) -> frozenset[str]:

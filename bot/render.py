@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from bot.knowledge.articles import excerpt
+from bot.knowledge.calibration import CLOSEST_MATCH_FLOOR
 from bot.knowledge.index import Hit, SearchResult
 
 NO_ANSWER = "I don't know: nothing in the notes or feeds covers that well enough."
+NOT_SURE = "Not sure this answers it; the closest match:"
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
@@ -46,20 +48,29 @@ def _one_line(hit: Hit, limit: int = 100) -> str:
     return f"{label}  ({_where(hit)})"
 
 
+def _best(hit: Hit) -> list[str]:
+    best = hit.chunk
+    lines = []
+    if best.kind == "article":
+        lines.append(best.title)
+        if best.section:
+            lines.append(f"[{best.section}]")
+        lines.append(excerpt(best.text, 500))
+    else:
+        lines.append(best.text)
+    lines.append(f"  — {_where(hit)}")
+    return lines
+
+
 def result_text(result: SearchResult) -> str:
     """Human output: the best answer with its section and source, then up to two suggestions."""
     lines: list[str] = []
     hits = result.hits
-    if result.answered:
-        best = hits[0].chunk
-        if best.kind == "article":
-            lines.append(best.title)
-            if best.section:
-                lines.append(f"[{best.section}]")
-            lines.append(excerpt(best.text, 500))
-        else:
-            lines.append(best.text)
-        lines.append(f"  — {_where(hits[0])}")
+    tentative = not result.answered and bool(hits) and hits[0].score >= CLOSEST_MATCH_FLOOR
+    if result.answered or tentative:
+        if tentative:
+            lines.append(NOT_SURE)
+        lines.extend(_best(hits[0]))
         rest = hits[1:3]
         if rest:
             lines.append("")

@@ -3,14 +3,18 @@
 The scheduler only says *when*. The database owns *what* is due (`feeds.next_check_at`) and who
 is polling it (`feeds.claimed_until`), so a restart or a second replica neither skips nor
 repeats work. `poll_once` is the same tick, used by `devopsbot poll --once`.
+
+A second job keeps DEVOPSBOT_NOTES_PATH in the store with `sync_notes`, the function behind
+`devopsbot notes load`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -21,6 +25,7 @@ from sqlalchemy import func, select
 
 from bot.db.models import Delivery, Notice, Subscription, utcnow
 from bot.feeds.refresh import PollOutcome, poll_due_feeds
+from bot.knowledge.load import SyncReport, sync_notes
 from bot.runtime import Runtime
 from bot.slack.announce import (
     ChannelPacer,
@@ -33,6 +38,7 @@ from bot.slack.announce import (
 log = logging.getLogger(__name__)
 
 POLL_JOB_ID = "devopsbot-poll-feeds"
+NOTES_JOB_ID = "devopsbot-sync-notes"
 NO_TOKEN = "SLACK_BOT_TOKEN is not set"
 
 
@@ -114,8 +120,7 @@ class Poller:
             rt.sessions, rt.settings, http=self.http, now=now, should_stop=self.should_stop
         )
         if index and any(o.new_articles or o.edited for o in report.outcomes):
-            with rt.sessions() as session:
-                rt.answerer.sync(session)
+            rt.answerer.ingest(rt.sessions)  # embeddings computed as the articles are stored
         if dry_run:
             report.would_post = pending_posts(rt.sessions, now)
         elif self.client is None:
@@ -172,12 +177,58 @@ def poll_once(
     return poller.poll_once(dry_run=dry_run, now=now, budget_seconds=budget_seconds, index=index)
 
 
+class NotesSyncer:
+    """Keeps DEVOPSBOT_NOTES_PATH in the store, warning once per problem rather than per run."""
+
+    def __init__(self, runtime: Runtime, paths: Sequence[Path] | None = None) -> None:
+        self.runtime = runtime
+        self.paths = list(runtime.settings.notes_paths if paths is None else paths)
+        self._warned: set[str] = set()
+
+    def sync(self) -> SyncReport:
+        """Sync once (new, changed and deleted files), then bring the answer index up to date."""
+        rt = self.runtime
+        # A missing path, or a folder left with no Markdown at all, keeps its notes: an
+        # unmounted volume must not wipe the index. `devopsbot notes remove` drops them for good.
+        with rt.sessions.begin() as session:
+            report = sync_notes(session, self.paths, keep_emptied=True)
+        if report.changed:
+            rt.answerer.ingest(rt.sessions)
+        self._warn(report)
+        return report
+
+    def _warn(self, report: SyncReport) -> None:
+        problems = {f"{p}: no such file or folder; its notes are kept" for p in report.missing}
+        problems |= {
+            f"{p}: no Markdown files left; its notes are kept "
+            f"(`devopsbot notes remove {p}` drops them)"
+            for p in report.emptied
+        }
+        problems |= {f"{e} (its stored chunks are unchanged)" for e in report.errors}
+        for message in sorted(problems - self._warned):
+            log.warning("notes sync: %s", message)
+        # Forget what was fixed, so the same problem coming back is reported again.
+        self._warned = problems
+
+    def tick(self) -> None:
+        """The scheduled job: never raises (one failed sync must not stop the next)."""
+        try:
+            report = self.sync()
+        except Exception:
+            log.exception("notes sync failed; the next run retries")
+            return
+        if report.changed:
+            log.info("notes sync: %s", report.summary())
+
+
 def build_scheduler(runtime: Runtime, client: WebClient | None) -> BackgroundScheduler:
     """A background scheduler (not started) with one tick job every DEVOPSBOT_TICK_SECONDS.
 
     The job has an explicit id, replaces any job of that id, coalesces missed runs into one,
     never overlaps itself, and tolerates being late by up to one tick (the default is 1 s).
     `shutdown(wait=True)` returns once the running tick has finished its current step.
+    With DEVOPSBOT_NOTES_PATH set, a notes job configured the same way syncs it at start and
+    every DEVOPSBOT_NOTES_SYNC_INTERVAL seconds.
     """
     tick = runtime.settings.devopsbot_tick_seconds
     poller = Poller(runtime, client)
@@ -196,4 +247,17 @@ def build_scheduler(runtime: Runtime, client: WebClient | None) -> BackgroundSch
         misfire_grace_time=max(30, tick),
         next_run_time=datetime.now(UTC),
     )
+    if runtime.settings.notes_paths:
+        every = runtime.settings.devopsbot_notes_sync_interval
+        scheduler.add_job(
+            NotesSyncer(runtime).tick,
+            trigger=IntervalTrigger(seconds=every, timezone=UTC),
+            id=NOTES_JOB_ID,
+            name="sync DEVOPSBOT_NOTES_PATH into the store",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=max(30, every),
+            next_run_time=datetime.now(UTC),  # the first sync runs as the bot starts
+        )
     return scheduler

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.config import ConfigError, load_settings
@@ -61,3 +63,34 @@ def test_secrets_never_appear_in_errors(monkeypatch):
     with pytest.raises(ConfigError) as err:
         load_settings()
     assert "very-secret" not in str(err.value)
+
+
+def test_notes_sync_is_off_by_default_and_runs_every_minute():
+    settings = load_settings()
+    assert settings.notes_paths == ()
+    assert settings.devopsbot_notes_sync_interval == 60
+
+
+def test_notes_path_takes_files_and_folders_separated_by_colons(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEVOPSBOT_NOTES_PATH", f"/srv/notes: ~/runbook.md::{tmp_path}/ops/")
+    assert load_settings().notes_paths == (
+        Path("/srv/notes"),
+        tmp_path / "runbook.md",  # HOME is tmp_path
+        tmp_path / "ops",
+    )
+
+
+@pytest.mark.parametrize("value", ["4", "86401", "0", "-60"])
+def test_notes_sync_interval_out_of_range_says_the_range(monkeypatch, value):
+    monkeypatch.setenv("DEVOPSBOT_NOTES_SYNC_INTERVAL", value)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "DEVOPSBOT_NOTES_SYNC_INTERVAL: Value error, must be between 5 and 86400 seconds" in str(
+        err.value
+    )
+
+
+def test_notes_sync_interval_bounds_are_accepted(monkeypatch):
+    for value in ("5", "86400"):
+        monkeypatch.setenv("DEVOPSBOT_NOTES_SYNC_INTERVAL", value)
+        assert load_settings().devopsbot_notes_sync_interval == int(value)

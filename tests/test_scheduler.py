@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 from feedkit import Bot, posted_title, rss, rss_item, seed, with_new_item
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from bot.db.models import Feed
-from bot.scheduler import POLL_JOB_ID, build_scheduler, poll_once
+from bot.db.models import Feed, Source
+from bot.knowledge.sample import SAMPLE_PREFIX, only_sample_data
+from bot.scheduler import NOTES_JOB_ID, POLL_JOB_ID, NotesSyncer, build_scheduler, poll_once
+from bot.slack.runner import prepare_store
 
 
 @pytest.fixture
@@ -154,3 +157,146 @@ def test_shutdown_interrupts_a_long_delivery_and_loses_nothing(bot, feed_server,
     bot.poll()
     titles = [posted_title(p) for p in fake_slack.posted()]
     assert len(titles) == 8 and len(set(titles)) == 8
+
+
+# -- DEVOPSBOT_NOTES_PATH kept in sync (issue 7) ---------------------------------------------
+
+
+def _wait(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _answers(runtime, question: str, needle: str) -> bool:
+    """True when the best hit for `question` holds `needle`."""
+    with runtime.sessions() as session:
+        hits = runtime.answerer.ask(session, question).hits
+    return bool(hits) and needle in hits[0].chunk.text
+
+
+@pytest.fixture
+def notes_dir(tmp_path):
+    root = tmp_path / "notes"
+    root.mkdir()
+    (root / "certs.md").write_text("# Certs\n\n- rotate certs: `certbot renew`\n")
+    (root / "drain.md").write_text("# Nodes\n\n- drain a node: `kubectl drain NODE`\n")
+    return root
+
+
+@pytest.fixture
+def notes_bot(db_url, notes_dir, tmp_path):
+    extra = tmp_path / "runbook.md"
+    extra.write_text("# Runbook\n\n- restart ingress: `kubectl rollout restart deploy/ingress`\n")
+    b = Bot.open(
+        db_url,
+        None,
+        devopsbot_notes_path=f"{notes_dir}:{extra}",
+        devopsbot_notes_sync_interval=300,
+    )
+    yield b
+    b.close()
+
+
+def test_the_notes_job_is_configured_explicitly(notes_bot):
+    scheduler = build_scheduler(notes_bot.runtime, None)
+    job = scheduler.get_job(NOTES_JOB_ID)
+    assert job.coalesce is True and job.max_instances == 1
+    assert job.misfire_grace_time == 300
+    assert job.trigger.interval == timedelta(seconds=300)
+    # The first sync runs as soon as the scheduler starts (`devopsbot run` start).
+    assert job.next_run_time <= datetime.now(UTC)
+    assert {j.id for j in scheduler.get_jobs()} == {POLL_JOB_ID, NOTES_JOB_ID}
+
+
+def test_without_a_notes_path_there_is_no_notes_job(bot):
+    assert build_scheduler(bot.runtime, bot.client).get_job(NOTES_JOB_ID) is None
+
+
+def source_keys(session) -> set[str]:
+    return set(session.scalars(select(Source.key)))
+
+
+def _indexed(runtime) -> dict[str, int]:
+    """Source key → revision as the bot's in-memory index holds them (without syncing it)."""
+    with runtime.sessions() as session:
+        keys = {sid: k for sid, k in session.execute(select(Source.id, Source.key))}
+    return {
+        keys.get(sid, f"gone:{sid}"): rev for sid, rev in runtime.answerer.index.revisions().items()
+    }
+
+
+def test_a_started_scheduler_syncs_notes_at_start_and_after_an_edit(notes_bot, notes_dir):
+    runtime = notes_bot.runtime
+    key = {name: str((notes_dir / name).resolve()) for name in ("certs.md", "drain.md", "kafka.md")}
+    runbook = str(notes_dir.parent / "runbook.md")
+    prepare_store(runtime)  # what `devopsbot run` does first: an empty store gets sample data
+    scheduler = build_scheduler(runtime, None)
+    scheduler.start()
+    try:
+        # The job runs at start and refreshes the index itself; the sample data made way.
+        _wait(lambda: set(_indexed(runtime)) == {key["certs.md"], key["drain.md"], runbook})
+        before = _indexed(runtime)
+        (notes_dir / "drain.md").write_text("# Nodes\n\n- cordon a node: `kubectl cordon NODE`\n")
+        (notes_dir / "certs.md").unlink()
+        (notes_dir / "kafka.md").write_text("# Kafka\n\n- list topics: `kafka-topics --list`\n")
+        scheduler.get_job(NOTES_JOB_ID).modify(next_run_time=datetime.now(UTC))
+        _wait(lambda: set(_indexed(runtime)) == {key["drain.md"], key["kafka.md"], runbook})
+    finally:
+        scheduler.shutdown(wait=True)
+    after = _indexed(runtime)
+    assert after[key["drain.md"]] == before[key["drain.md"]] + 1  # re-chunked
+    assert after[runbook] == before[runbook]  # untouched: not re-chunked
+    with runtime.sessions() as session:
+        assert not only_sample_data(session)
+        assert not any(k.startswith(SAMPLE_PREFIX) for k in source_keys(session))
+    assert _answers(runtime, "how do I cordon a node", "kubectl cordon")
+    assert _answers(runtime, "list kafka topics", "kafka-topics")
+    assert not _answers(runtime, "rotate certs", "certbot")
+
+
+def test_a_missing_notes_path_is_warned_once_and_its_notes_are_kept(notes_bot, notes_dir, caplog):
+    runtime = notes_bot.runtime
+    syncer = NotesSyncer(runtime)
+    syncer.tick()
+    assert _answers(runtime, "how do I drain a node", "kubectl drain")
+    moved = notes_dir.with_name("unmounted")
+    notes_dir.rename(moved)  # the volume went away
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+        syncer.tick()
+        syncer.tick()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"notes sync: {notes_dir}: no such file or folder; its notes are kept"]
+    assert _answers(runtime, "how do I drain a node", "kubectl drain")
+
+    moved.rename(notes_dir)  # back: nothing to reload, nothing to warn about
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+        report = syncer.sync()
+    assert not report.changed and len(report.unchanged) == 3 and not caplog.records
+
+
+def test_an_emptied_notes_folder_keeps_its_notes(notes_bot, notes_dir, caplog):
+    runtime = notes_bot.runtime
+    syncer = NotesSyncer(runtime)
+    syncer.tick()
+    for file in notes_dir.iterdir():
+        file.unlink()  # an unmounted mount point: the folder is there, empty
+    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+        report = syncer.sync()
+    assert report.emptied == [notes_dir] and not report.removed
+    assert "no Markdown files left" in caplog.text
+    assert _answers(runtime, "how do I drain a node", "kubectl drain")
+
+
+def test_a_failing_notes_sync_is_logged_and_the_next_one_runs(notes_bot, monkeypatch, caplog):
+    import bot.scheduler as scheduler_module
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(scheduler_module, "sync_notes", boom)
+    NotesSyncer(notes_bot.runtime).tick()  # does not raise
+    assert "notes sync failed" in caplog.text

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -47,6 +48,8 @@ class Source(Base):
     key: Mapped[str] = mapped_column(String(2048), unique=True)  # path or feed URL
     title: Mapped[str] = mapped_column(String(512), default="")
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # sha256 of a notes file's bytes when its chunks were made: an unchanged file is skipped.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -125,8 +128,33 @@ class Chunk(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     line_start: Mapped[int | None] = mapped_column(Integer)
     line_end: Mapped[int | None] = mapped_column(Integer)
+    # sha256 of (title, section, text): the key of the chunk's stored embedding.
+    text_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
     source: Mapped[Source] = relationship(back_populates="chunks")
+
+
+class IndexCache(Base):
+    """The answer index as last built from the store, keyed by what it was built from: a CLI
+    call on an unchanged store loads it instead of re-tokenizing every chunk."""
+
+    __tablename__ = "index_cache"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChunkEmbedding(Base):
+    """A chunk text's sentence embedding, computed once per (model, text) and shared."""
+
+    __tablename__ = "chunk_embeddings"
+
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # -- Subscriptions and announcements (issue 3) -------------------------------------------------
@@ -226,7 +254,10 @@ class AnswerFeedback(Base):
 
 
 class AskedQuestion(Base):
-    """Every question put to the bot (slash command, DM or mention), for App Home's top list."""
+    """Every question put to the bot (slash command, DM or mention), for App Home's top list.
+
+    A "Share in channel" adds a row with surface "share": it makes the question public.
+    """
 
     __tablename__ = "asked_questions"
 
@@ -235,7 +266,7 @@ class AskedQuestion(Base):
     question_key: Mapped[str] = mapped_column(String(255), index=True)  # normalized text
     user_id: Mapped[str | None] = mapped_column(String(32))
     channel_id: Mapped[str | None] = mapped_column(String(32))
-    surface: Mapped[str] = mapped_column(String(16))  # "command" | "dm" | "mention"
+    surface: Mapped[str] = mapped_column(String(16))  # "command" | "dm" | "mention" | "share"
     answered: Mapped[bool] = mapped_column(default=False)
     top_chunk_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from bot.db.models import Article, Chunk, Feed, Source, utcnow
-from bot.feeds.parse import ParsedFeed
-from bot.knowledge.articles import article_chunks, blocks_text, html_blocks, html_to_text
-from bot.knowledge.chunk import ChunkDraft
+from bot.db.models import (
+    AnswerFeedback,
+    Article,
+    Chunk,
+    ChunkEmbedding,
+    Feed,
+    IndexCache,
+    Source,
+    utcnow,
+)
+from bot.knowledge.chunk import ChunkDraft, chunk_text_hash
 from bot.knowledge.index import IndexedChunk
+
+if TYPE_CHECKING:  # the feed parser is only needed by the feed pipeline, not by `ask`
+    from bot.feeds.parse import ParsedFeed
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,7 @@ def _chunk_rows(
             "position": i,
             "line_start": d.line_start,
             "line_end": d.line_end,
+            "text_hash": chunk_text_hash(d.title[:1024], d.section[:1024], d.text),
         }
         for i, d in enumerate(drafts)
     ]
@@ -90,6 +104,8 @@ def replace_note_chunks(
 
 def store_feed_entries(session: Session, source: Source, parsed: ParsedFeed) -> StoredEntries:
     """Insert unseen entries with their chunks; update edited ones in place (not new)."""
+    from bot.knowledge.articles import article_chunks, blocks_text, html_blocks, html_to_text
+
     keys = [e.key for e in parsed.entries]
     existing = {
         a.entry_key: a
@@ -188,3 +204,201 @@ def feed_by_url(session: Session, url: str) -> Feed | None:
     if feed is None and url.endswith("/"):
         feed = session.scalar(select(Feed).where(Feed.url == url.rstrip("/")))
     return feed
+
+
+# -- notes sources (issue 7: notes stay in sync) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoteSourceView:
+    """One indexed notes file as `notes list` shows it."""
+
+    key: str
+    title: str
+    chunks: int
+    loaded_at: datetime
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands timestamps back naive; every timestamp we store is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def notes_sources(session: Session) -> list[NoteSourceView]:
+    """Every notes source with its chunk count and when its current content was loaded."""
+    chunks = select(Chunk.source_id, func.count().label("n")).group_by(Chunk.source_id).subquery()
+    rows = session.execute(
+        select(Source.key, Source.title, func.coalesce(chunks.c.n, 0), Source.updated_at)
+        .outerjoin(chunks, chunks.c.source_id == Source.id)
+        .where(Source.kind == "notes")
+        .order_by(Source.key)
+    )
+    return [NoteSourceView(key, title, int(n), _aware(at)) for key, title, n, at in rows]
+
+
+def note_source_hashes(session: Session) -> dict[str, str | None]:
+    """Notes source key → content hash of what is stored (None: loaded before hashes)."""
+    rows = session.execute(select(Source.key, Source.content_hash).where(Source.kind == "notes"))
+    return {key: content_hash for key, content_hash in rows}
+
+
+def note_source_hash(session: Session, key: str, *, lock: bool = False) -> str | None:
+    """The stored content hash of one notes source; `lock` holds its row until commit."""
+    query = select(Source.content_hash).where(Source.kind == "notes", Source.key == key)
+    # Locked before a reload, a second replica syncing the same file waits, then sees the new
+    # hash and skips it, instead of interleaving its own delete-and-insert of the chunks.
+    if lock:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def set_note_source_hash(session: Session, key: str, content_hash: str) -> None:
+    """Record the hash of the bytes a notes source's chunks were just made from."""
+    session.execute(
+        update(Source)
+        .where(Source.kind == "notes", Source.key == key)
+        .values(content_hash=content_hash)
+    )
+
+
+def notes_keys_under(session: Session, path: str) -> list[str]:
+    """Keys of the notes sources at `path` or anywhere below it (a folder need not exist)."""
+    prefix = path if path.endswith(os.sep) else path + os.sep
+    return list(
+        session.scalars(
+            select(Source.key)
+            .where(
+                Source.kind == "notes",
+                (Source.key == path) | Source.key.startswith(prefix, autoescape=True),
+            )
+            .order_by(Source.key)
+        )
+    )
+
+
+def remove_notes_sources(session: Session, keys: Collection[str]) -> int:
+    """Delete these notes sources with their chunks; returns how many were removed."""
+    if not keys:
+        return 0
+    result = session.execute(
+        delete(Source).where(Source.kind == "notes", Source.key.in_(list(keys)))
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# -- embeddings (issue 7) ----------------------------------------------------------------------
+
+
+def chunks_without_embedding(
+    session: Session, model: str, limit: int = 256
+) -> list[tuple[str, str, str, str]]:
+    """Up to `limit` distinct (text_hash, title, section, text) that have no vector for `model`."""
+    missing = (
+        select(Chunk.text_hash, func.min(Chunk.id).label("cid"))
+        .outerjoin(
+            ChunkEmbedding,
+            (ChunkEmbedding.text_hash == Chunk.text_hash) & (ChunkEmbedding.model == model),
+        )
+        .where(ChunkEmbedding.text_hash.is_(None), Chunk.text_hash.is_not(None))
+        .group_by(Chunk.text_hash)
+        .limit(limit)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Chunk.text_hash, Chunk.title, Chunk.section, Chunk.text).join(
+            missing, missing.c.cid == Chunk.id
+        )
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def save_embeddings(session: Session, model: str, vectors: Sequence[tuple[str, bytes]]) -> None:
+    """Store vectors by text hash; one another replica stored first is kept, not an error."""
+    if not vectors:
+        return
+    rows = [
+        {"model": model, "text_hash": h, "vector": v, "created_at": utcnow()} for h, v in vectors
+    ]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(ChunkEmbedding).on_conflict_do_nothing(), rows)
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(ChunkEmbedding).on_conflict_do_nothing(), rows)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        session.execute(insert(ChunkEmbedding), rows)
+
+
+def prune_embeddings(session: Session, model: str) -> int:
+    """Drop vectors no chunk uses any more (removed notes, other models); returns how many."""
+    used = select(Chunk.text_hash).where(Chunk.text_hash.is_not(None)).distinct()
+    result = session.execute(
+        delete(ChunkEmbedding).where(
+            (ChunkEmbedding.model != model) | ChunkEmbedding.text_hash.not_in(used)
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def index_rows(session: Session, source_ids: Collection[int], model: str) -> list[tuple]:
+    """Chunks of these sources with their source's name and stored vector (None if missing).
+
+    One joined query, rows as plain tuples: (id, source_id, kind, title, section, text, url,
+    source name, article_id, line_start, line_end, vector bytes), ordered by source and position.
+    """
+    out: list[tuple] = []
+    ids = sorted(source_ids)
+    for start in range(0, len(ids), 500):  # stay under every driver's bound-parameter limit
+        stmt = (
+            select(
+                Chunk.id,
+                Chunk.source_id,
+                Chunk.kind,
+                Chunk.title,
+                Chunk.section,
+                Chunk.text,
+                Chunk.url,
+                func.coalesce(func.nullif(Source.title, ""), Source.key),
+                Chunk.article_id,
+                Chunk.line_start,
+                Chunk.line_end,
+                ChunkEmbedding.vector,
+            )
+            .join(Source, Source.id == Chunk.source_id)
+            .outerjoin(
+                ChunkEmbedding,
+                (ChunkEmbedding.text_hash == Chunk.text_hash) & (ChunkEmbedding.model == model),
+            )
+            .where(Chunk.source_id.in_(ids[start : start + 500]))
+            .order_by(Chunk.source_id, Chunk.position, Chunk.id)
+        )
+        out.extend(tuple(r) for r in session.execute(stmt))
+    return out
+
+
+def answer_votes(session: Session) -> list[tuple[str, int, str, int]]:
+    """Every 👍/👎 as (question, chunk id, user id, +1/-1)."""
+    rows = session.execute(
+        select(
+            AnswerFeedback.question,
+            AnswerFeedback.chunk_id,
+            AnswerFeedback.user_id,
+            AnswerFeedback.value,
+        )
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def cached_index(session: Session, name: str, fingerprint: str) -> bytes | None:
+    """The cached index built from exactly this state of the store, if there is one."""
+    row = session.get(IndexCache, name)
+    return row.data if row is not None and row.fingerprint == fingerprint else None
+
+
+def save_index_cache(session: Session, name: str, fingerprint: str, data: bytes) -> None:
+    """Replace the cached index (one per name)."""
+    session.execute(delete(IndexCache).where(IndexCache.name == name))
+    session.add(IndexCache(name=name, fingerprint=fingerprint, data=data))

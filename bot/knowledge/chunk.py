@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 SECTION_SEP = " › "
@@ -18,3 +19,12 @@ class ChunkDraft:
     url: str | None = None
     line_start: int | None = None
     line_end: int | None = None
+
+
+def chunk_text_hash(title: str, section: str, text: str) -> str:
+    """sha256 of a chunk's content: the key its stored embedding is found by."""
+    digest = hashlib.sha256()
+    for part in (title, section, text):
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+    return digest.hexdigest()

@@ -1,17 +1,22 @@
-"""In-memory ranked index over chunks: BM25F with typo correction, synonyms and an honest
-"no answer". Pure: chunks in, ranked hits out — no database, no network, no Slack.
+"""In-memory ranked index over chunks: BM25F with typo correction fused with sentence-embedding
+similarity, and a calibrated probability that the best hit answers the question.
 
-The index is split into one segment per source so that re-loading a notes file or adding a
-feed's articles rebuilds only that source's postings, never the whole index.
+Pure: chunks and vectors in, ranked hits out — no database, no network, no Slack, no model
+(the caller encodes the question). The whole index is one immutable snapshot (one postings
+structure and one vector matrix for every source); updates build the next snapshot aside and
+swap it in, so questions never wait for indexing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
 import math
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -19,7 +24,8 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from bot.knowledge.analysis import SYNONYMS, content_words, stem, words
+from bot.knowledge.analysis import STOP_WORDS, SYNONYMS, content_words, stem, words
+from bot.knowledge.calibration import Calibration, Signals, default_calibration
 from bot.knowledge.chunk import SECTION_SEP
 
 # BM25 constants and field weights: a word in a chunk's title counts like several in its body;
@@ -32,18 +38,20 @@ W_BODY = 1.0
 W_LINK = 0.5
 TYPO_WEIGHT = 0.85
 SYNONYM_WEIGHT = 0.6
-# A question is answered when the best chunk covers more than half of the question's
-# information (IDF mass of its content words): one known word next to one unknown is not enough.
-ANSWER_THRESHOLD = 0.55
 MAX_QUESTION_WORDS = 32
 MAX_CORRECTIONS = 4
+# Candidates taken from each ranking before fusion: enough for the right answer to be among them
+# when either ranking alone puts it in its top few dozen.
+LEXICAL_POOL = 40
+DENSE_POOL = 40
+DIM = 384
 
 _MD_LINK_TARGET = re.compile(r"\]\((?:[^()\s]+)\)")
 _URL = re.compile(r"https?://[^\s)\]>]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _SPLIT_URL = re.compile(r"[^a-z0-9]+")
 _URL_NOISE = frozenset(
-    [
+    (
         "www",
         "com",
         "org",
@@ -80,7 +88,7 @@ _URL_NOISE = frozenset(
         "status",
         "en-us",
         "utm_source",
-    ]
+    )
 )
 _COMMAND_PREFIX = re.compile(r"^\s*/devops\b", re.IGNORECASE)
 
@@ -105,8 +113,9 @@ class IndexedChunk:
 @dataclass(frozen=True)
 class Hit:
     chunk: IndexedChunk
-    score: float  # 0..1 confidence
-    coverage: float  # share of the question's information the chunk matches
+    score: float  # calibrated probability that this chunk answers the question
+    coverage: float  # share of the question's information the chunk matches word for word
+    signals: Signals | None = None
 
 
 @dataclass(frozen=True)
@@ -141,20 +150,6 @@ def url_words(url: str) -> str:
 
 
 @dataclass
-class _Segment:
-    revision: int
-    chunks: list[IndexedChunk]
-    term_ids: np.ndarray  # sorted unique term ids
-    indptr: np.ndarray
-    docs: np.ndarray
-    tfs: np.ndarray
-    doc_len: np.ndarray
-    term_df: dict[int, int]
-    surface_df: Counter[str]
-    total_len: float
-
-
-@dataclass
 class _Group:
     """One content word of the question with its accepted variants and their weights."""
 
@@ -163,28 +158,233 @@ class _Group:
     idf_term: int | None = None  # the term whose rarity measures this word's information
 
 
-class KnowledgeIndex:
-    """Segments of BM25F postings, one per source, with shared collection statistics."""
+@dataclass(frozen=True)
+class _Snapshot:
+    """Everything a question reads, never mutated once built (readers need no lock)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
+    chunks: list[IndexedChunk]
+    doc_source: np.ndarray  # source id per doc
+    doc_len: np.ndarray  # BM25F field-weighted length per doc
+    p_terms: np.ndarray  # postings sorted by term: term id, doc, weighted tf
+    p_docs: np.ndarray
+    p_tfs: np.ndarray
+    term_ids: np.ndarray  # sorted distinct term ids, with their posting ranges
+    indptr: np.ndarray
+    vectors: np.ndarray  # (docs × DIM) unit vectors, float32; zero rows: not embedded yet
+    has_vector: np.ndarray
+    revisions: dict[int, int]
+    surface_df: Counter[str]
+    source_words: dict[int, tuple[str, ...]]  # distinct surface words per source
+    total_len: float
+
+    @property
+    def n(self) -> int:
+        return len(self.chunks)
+
+    def df(self, tid: int) -> int:
+        pos = int(np.searchsorted(self.term_ids, tid))
+        if pos < len(self.term_ids) and self.term_ids[pos] == tid:
+            return int(self.indptr[pos + 1] - self.indptr[pos])
+        return 0
+
+    def postings(self, tid: int) -> tuple[np.ndarray, np.ndarray] | None:
+        pos = int(np.searchsorted(self.term_ids, tid))
+        if pos >= len(self.term_ids) or self.term_ids[pos] != tid:
+            return None
+        lo, hi = self.indptr[pos], self.indptr[pos + 1]
+        return self.p_docs[lo:hi], self.p_tfs[lo:hi]
+
+
+def _empty_snapshot() -> _Snapshot:
+    return _Snapshot(
+        chunks=[],
+        doc_source=np.zeros(0, dtype=np.int64),
+        doc_len=np.zeros(0, dtype=np.float32),
+        p_terms=np.zeros(0, dtype=np.int32),
+        p_docs=np.zeros(0, dtype=np.int32),
+        p_tfs=np.zeros(0, dtype=np.float32),
+        term_ids=np.zeros(0, dtype=np.int32),
+        indptr=np.zeros(1, dtype=np.int64),
+        vectors=np.zeros((0, DIM), dtype=np.float32),
+        has_vector=np.zeros(0, dtype=bool),
+        revisions={},
+        surface_df=Counter(),
+        source_words={},
+        total_len=0.0,
+    )
+
+
+@dataclass
+class SourceUpdate:
+    """A source's new content: its revision, chunks, and one vector per chunk (None: not yet)."""
+
+    revision: int
+    chunks: list[IndexedChunk]
+    vectors: list[np.ndarray | None] | None = None
+
+
+class KnowledgeIndex:
+    """One snapshot of BM25F postings and embeddings over every source, swapped on update."""
+
+    def __init__(self, calibration: Calibration | None = None) -> None:
+        self._write_lock = threading.Lock()
         self._vocab: dict[str, int] = {}
-        self._segments: dict[int, _Segment] = {}
-        self._df: Counter[int] = Counter()
-        self._surface_df: Counter[str] = Counter()
-        self._by_length: dict[int, list[str]] | None = None
-        self._n_docs = 0
-        self._total_len = 0.0
+        self._snap = _empty_snapshot()
+        self._by_length: tuple[int, dict[int, list[str]]] | None = None
+        self.calibration = calibration or default_calibration()
 
     # -- maintenance -------------------------------------------------------------------------
 
     def revisions(self) -> dict[int, int]:
         """Source id → revision currently indexed."""
-        with self._lock:
-            return {sid: seg.revision for sid, seg in self._segments.items()}
+        return dict(self._snap.revisions)
 
     def __len__(self) -> int:
-        return self._n_docs
+        return self._snap.n
+
+    def dump(self) -> bytes:
+        """The whole index as bytes (NumPy arrays and JSON, no pickle), for `load`."""
+        snap = self._snap
+        meta = {
+            "vocab": self._vocab,
+            "chunks": [dataclasses.astuple(c) for c in snap.chunks],
+            "revisions": {str(k): v for k, v in snap.revisions.items()},
+            "surface_df": dict(snap.surface_df),
+            "source_words": {str(k): list(v) for k, v in snap.source_words.items()},
+            "total_len": snap.total_len,
+        }
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
+            doc_source=snap.doc_source,
+            doc_len=snap.doc_len,
+            p_terms=snap.p_terms,
+            p_docs=snap.p_docs,
+            p_tfs=snap.p_tfs,
+            term_ids=snap.term_ids,
+            indptr=snap.indptr,
+            vectors=snap.vectors.astype(np.float16),
+            has_vector=snap.has_vector,
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def load(cls, data: bytes, calibration: Calibration | None = None) -> KnowledgeIndex:
+        """An index restored from `dump` output."""
+        index = cls(calibration)
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            meta = json.loads(arrays["meta"].tobytes().decode("utf-8"))
+            index._vocab = meta["vocab"]
+            index._snap = _Snapshot(
+                chunks=[IndexedChunk(*row) for row in meta["chunks"]],
+                doc_source=arrays["doc_source"],
+                doc_len=arrays["doc_len"],
+                p_terms=arrays["p_terms"],
+                p_docs=arrays["p_docs"],
+                p_tfs=arrays["p_tfs"],
+                term_ids=arrays["term_ids"],
+                indptr=arrays["indptr"],
+                vectors=arrays["vectors"].astype(np.float32),
+                has_vector=arrays["has_vector"],
+                revisions={int(k): v for k, v in meta["revisions"].items()},
+                surface_df=Counter(meta["surface_df"]),
+                source_words={int(k): tuple(v) for k, v in meta["source_words"].items()},
+                total_len=float(meta["total_len"]),
+            )
+        return index
+
+    def sources_missing_vectors(self) -> set[int]:
+        """Sources with at least one chunk indexed without its embedding."""
+        snap = self._snap
+        return set(np.unique(snap.doc_source[~snap.has_vector]).tolist())
+
+    def snapshot_vectors(self) -> tuple[list[IndexedChunk], np.ndarray]:
+        """The indexed chunks and their embedding matrix (rows align; zero rows: no vector)."""
+        snap = self._snap
+        return snap.chunks, snap.vectors
+
+    def replace_source(
+        self,
+        source_id: int,
+        revision: int,
+        chunks: Iterable[IndexedChunk],
+        vectors: list[np.ndarray | None] | None = None,
+    ) -> None:
+        """Index a source's chunks, replacing what was indexed for it before."""
+        self.update({source_id: SourceUpdate(revision, list(chunks), vectors)})
+
+    def remove_source(self, source_id: int) -> None:
+        """Forget a source's chunks."""
+        self.update({}, removed=[source_id])
+
+    def update(self, changed: Mapping[int, SourceUpdate], removed: Iterable[int] = ()) -> None:
+        """Build the next snapshot with these sources replaced or removed, then swap it in."""
+        with self._write_lock:
+            old = self._snap
+            drop = set(changed) | set(removed)
+            keep = ~np.isin(old.doc_source, np.fromiter(drop, dtype=np.int64, count=len(drop)))
+            remap = np.cumsum(keep) - 1
+            chunks = [c for c, k in zip(old.chunks, keep.tolist(), strict=True) if k]
+            keep_post = keep[old.p_docs] if len(old.p_docs) else np.zeros(0, dtype=bool)
+            terms = [old.p_terms[keep_post]]
+            docs = [remap[old.p_docs[keep_post]].astype(np.int32)]
+            tfs = [old.p_tfs[keep_post]]
+            doc_len = [old.doc_len[keep]]
+            doc_source = [old.doc_source[keep]]
+            vectors = [old.vectors[keep]]
+            has_vector = [old.has_vector[keep]]
+            surface = old.surface_df.copy()
+            source_words = dict(old.source_words)
+            revisions = {s: r for s, r in old.revisions.items() if s not in drop}
+            for sid in drop:
+                for word in source_words.pop(sid, ()):
+                    surface[word] -= 1
+                    if surface[word] <= 0:
+                        del surface[word]
+            for sid, upd in changed.items():
+                base = len(chunks)
+                t, d, f, lengths, seen = self._tokenize(upd.chunks)
+                terms.append(t)
+                docs.append(d + base)
+                tfs.append(f)
+                doc_len.append(lengths)
+                doc_source.append(np.full(len(upd.chunks), sid, dtype=np.int64))
+                mat = np.zeros((len(upd.chunks), DIM), dtype=np.float32)
+                has = np.zeros(len(upd.chunks), dtype=bool)
+                for row, vec in enumerate(upd.vectors or []):
+                    if vec is not None:
+                        mat[row] = vec
+                        has[row] = True
+                vectors.append(mat)
+                has_vector.append(has)
+                chunks.extend(upd.chunks)
+                revisions[sid] = upd.revision
+                source_words[sid] = tuple(seen)
+                surface.update(seen)
+            all_terms = np.concatenate(terms)
+            order = np.argsort(all_terms, kind="stable")
+            all_terms = all_terms[order]
+            term_ids, counts = np.unique(all_terms, return_counts=True)
+            indptr = np.zeros(len(term_ids) + 1, dtype=np.int64)
+            np.cumsum(counts, out=indptr[1:])
+            lengths_all = np.concatenate(doc_len)
+            self._snap = _Snapshot(
+                chunks=chunks,
+                doc_source=np.concatenate(doc_source),
+                doc_len=lengths_all,
+                p_terms=all_terms,
+                p_docs=np.concatenate(docs)[order],
+                p_tfs=np.concatenate(tfs)[order],
+                term_ids=term_ids.astype(np.int32),
+                indptr=indptr,
+                vectors=np.concatenate(vectors),
+                has_vector=np.concatenate(has_vector),
+                revisions=revisions,
+                surface_df=surface,
+                source_words=source_words,
+                total_len=float(lengths_all.sum()),
+            )
 
     def _term_id(self, term: str) -> int:
         tid = self._vocab.get(term)
@@ -193,113 +393,85 @@ class KnowledgeIndex:
             self._vocab[term] = tid
         return tid
 
-    def replace_source(self, source_id: int, revision: int, chunks: Iterable[IndexedChunk]) -> None:
-        """Index a source's chunks, replacing what was indexed for it before."""
-        chunk_list = list(chunks)
+    def _tokenize(
+        self, chunks: list[IndexedChunk]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, set[str]]:
         term_rows: list[np.ndarray] = []
         doc_rows: list[np.ndarray] = []
         tf_rows: list[np.ndarray] = []
-        doc_len = np.zeros(len(chunk_list), dtype=np.float32)
-        surface: Counter[str] = Counter()
-        with self._lock:
-            for doc, chunk in enumerate(chunk_list):
-                weights: dict[int, float] = {}
-                seen_words: set[str] = set()
-                prose, link_words = index_text(chunk.text)
-                # A title inherited from the heading is already counted as the section.
-                own_title = chunk.title if chunk.title != _last_section(chunk.section) else ""
-                for text, weight in (
-                    (own_title, W_TITLE),
-                    (chunk.section, W_SECTION),
-                    (prose, W_BODY),
-                    (link_words, W_LINK),
-                ):
-                    for word in words(text):
-                        seen_words.add(word)
-                        tid = self._term_id(stem(word))
-                        weights[tid] = weights.get(tid, 0.0) + weight
-                surface.update(seen_words)
-                if not weights:
-                    continue
-                ids = np.fromiter(weights.keys(), dtype=np.int32, count=len(weights))
-                tfs = np.fromiter(weights.values(), dtype=np.float32, count=len(weights))
-                term_rows.append(ids)
-                tf_rows.append(tfs)
-                doc_rows.append(np.full(len(ids), doc, dtype=np.int32))
-                doc_len[doc] = float(tfs.sum())
-            segment = _build_segment(revision, chunk_list, term_rows, doc_rows, tf_rows, doc_len)
-            segment.surface_df = surface
-            self._drop(source_id)
-            self._segments[source_id] = segment
-            self._df.update(segment.term_df)
-            self._surface_df.update(surface)
-            self._n_docs += len(chunk_list)
-            self._total_len += segment.total_len
-            self._by_length = None
-
-    def remove_source(self, source_id: int) -> None:
-        """Forget a source's chunks."""
-        with self._lock:
-            self._drop(source_id)
-            self._by_length = None
-
-    def _drop(self, source_id: int) -> None:
-        old = self._segments.pop(source_id, None)
-        if old is None:
-            return
-        self._df.subtract(old.term_df)
-        self._surface_df.subtract(old.surface_df)
-        self._n_docs -= len(old.chunks)
-        self._total_len -= old.total_len
-        # Counter.subtract leaves zero entries behind; they would look like known words.
-        for tid in old.term_df:
-            if self._df[tid] <= 0:
-                del self._df[tid]
-        for word in old.surface_df:
-            if self._surface_df[word] <= 0:
-                del self._surface_df[word]
+        doc_len = np.zeros(len(chunks), dtype=np.float32)
+        seen_words: set[str] = set()
+        for doc, chunk in enumerate(chunks):
+            weights: dict[int, float] = {}
+            prose, link_words = index_text(chunk.text)
+            # A title inherited from the heading is already counted as the section.
+            own_title = chunk.title if chunk.title != _last_section(chunk.section) else ""
+            for text, weight in (
+                (own_title, W_TITLE),
+                (chunk.section, W_SECTION),
+                (prose, W_BODY),
+                (link_words, W_LINK),
+            ):
+                for word in words(text):
+                    seen_words.add(word)
+                    tid = self._term_id(stem(word))
+                    weights[tid] = weights.get(tid, 0.0) + weight
+            if not weights:
+                continue
+            term_rows.append(np.fromiter(weights.keys(), dtype=np.int32, count=len(weights)))
+            tfs = np.fromiter(weights.values(), dtype=np.float32, count=len(weights))
+            tf_rows.append(tfs)
+            doc_rows.append(np.full(len(weights), doc, dtype=np.int32))
+            doc_len[doc] = float(tfs.sum())
+        if not term_rows:
+            empty_i = np.zeros(0, dtype=np.int32)
+            return empty_i, empty_i, np.zeros(0, dtype=np.float32), doc_len, seen_words
+        return (
+            np.concatenate(term_rows),
+            np.concatenate(doc_rows),
+            np.concatenate(tf_rows),
+            doc_len,
+            seen_words,
+        )
 
     # -- querying ----------------------------------------------------------------------------
 
-    def _idf(self, df: int) -> float:
-        n = max(self._n_docs, 1)
-        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-
-    def _corrections(self, word: str) -> list[str]:
+    def _corrections(self, snap: _Snapshot, word: str) -> list[str]:
         """Index words within one typo of `word` (two for long words), closest first."""
         if len(word) < 4 or not word.isalpha():
             return []
         max_dist = 1 if len(word) < 8 else 2
-        if self._by_length is None:
-            # The synonym table's words are vocabulary too, even when no chunk uses them:
-            # `tial` must reach `tail` to find the notes that only say `tailer`.
+        cached = self._by_length
+        if cached is None or cached[0] != id(snap.surface_df):
+            # The synonym table's words are vocabulary too, even when no chunk uses them.
             by_length: dict[int, list[str]] = {}
-            for w in self._surface_df.keys() | SYNONYMS.keys():
-                if w.isalpha():
+            for w in snap.surface_df.keys() | SYNONYMS.keys():
+                if w.isalpha() and w not in STOP_WORDS:
                     by_length.setdefault(len(w), []).append(w)
-            self._by_length = by_length
+            cached = (id(snap.surface_df), by_length)
+            self._by_length = cached
         candidates: list[tuple[int, int, str]] = []
         for length in range(len(word) - max_dist, len(word) + max_dist + 1):
-            pool = self._by_length.get(length)
+            pool = cached[1].get(length)
             if not pool:
                 continue
             for cand, dist, _ in process.extract(
                 word, pool, scorer=OSA.distance, score_cutoff=max_dist, limit=MAX_CORRECTIONS
             ):
-                candidates.append((int(dist), -self._surface_df.get(cand, 0), cand))
+                candidates.append((int(dist), -snap.surface_df.get(cand, 0), cand))
         candidates.sort()
         best = candidates[0][0] if candidates else 0
         return [c for d, _, c in candidates if d == best][:MAX_CORRECTIONS]
 
-    def _known(self, term: str) -> int | None:
+    def _known(self, snap: _Snapshot, term: str) -> int | None:
         tid = self._vocab.get(term)
-        return tid if tid is not None and self._df.get(tid, 0) > 0 else None
+        return tid if tid is not None and snap.df(tid) > 0 else None
 
-    def _groups(self, question: str) -> list[_Group]:
+    def _groups(self, snap: _Snapshot, question: str) -> list[_Group]:
         groups: list[_Group] = []
         for word in content_words(question)[:MAX_QUESTION_WORDS]:
             group = _Group(word)
-            tid = self._known(stem(word))
+            tid = self._known(snap, stem(word))
             if tid is not None:
                 group.variants[tid] = 1.0
                 group.idf_term = tid
@@ -307,99 +479,192 @@ class KnowledgeIndex:
             else:
                 # Keep every equally close correction: the other words of the question decide
                 # which one was meant (`tial multple pods` → tail, not trial).
-                spellings = [word, *self._corrections(word)]
+                spellings = [word, *self._corrections(snap, word)]
                 for fixed in spellings[1:]:
-                    fid = self._known(stem(fixed))
+                    fid = self._known(snap, stem(fixed))
                     if fid is not None:
                         group.variants.setdefault(fid, TYPO_WEIGHT)
                         if group.idf_term is None:
                             group.idf_term = fid
             for spelling in spellings:
                 for syn in SYNONYMS.get(spelling, ()) + SYNONYMS.get(stem(spelling), ()):
-                    sid = self._known(stem(syn))
+                    sid = self._known(snap, stem(syn))
                     if sid is not None and sid not in group.variants:
                         base = 1.0 if spelling == word else TYPO_WEIGHT
                         group.variants[sid] = base * SYNONYM_WEIGHT
                         if group.idf_term is None:
                             group.idf_term = sid
             groups.append(group)
-        # A word the question says outright is not also a synonym of another of its words:
-        # `tailing ... logs` must not count `log` twice.
+        # A word the question says outright is not also a synonym of another of its words.
         exact = {t for g in groups for t, w in g.variants.items() if w == 1.0}
         for g in groups:
             for tid in [t for t, w in g.variants.items() if w < 1.0 and t in exact]:
                 del g.variants[tid]
         return groups
 
-    def search(self, question: str, limit: int = 3) -> SearchResult:
-        """Rank chunks for a question; `answered` is False when nothing covers it well enough."""
-        question = question.strip()
-        query = _COMMAND_PREFIX.sub("", question)
-        with self._lock:
-            groups = self._groups(query)
-            segments = list(self._segments.values())
-            if not groups or not self._n_docs:
-                return SearchResult(question, False, [])
-            avg_len = self._total_len / max(self._n_docs, 1)
-            # An unknown word weighs like the rarest known one: it is information the corpus
-            # lacks, and it must pull the coverage of every chunk down.
-            rare_idf = self._idf(1)
-            group_idf = [
-                self._idf(self._df[g.idf_term]) if g.idf_term is not None else rare_idf
-                for g in groups
-            ]
-            total_idf = sum(group_idf)
-            idf_of = {t: self._idf(self._df[t]) for g in groups for t in g.variants}
-
-            candidates: list[tuple[float, float, IndexedChunk]] = []
-            for seg in segments:
-                n = len(seg.chunks)
-                if n == 0:
+    def _lexical(
+        self, snap: _Snapshot, groups: list[_Group]
+    ) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """BM25F score and idf-weighted coverage per doc; total and unknown question idf."""
+        n = snap.n
+        score = np.zeros(n, dtype=np.float32)
+        cover = np.zeros(n, dtype=np.float32)
+        if not groups:
+            return score, cover, 0.0, 0.0
+        idf = _idf_fn(n)
+        avg_len = snap.total_len / max(n, 1)
+        rare_idf = idf(1)
+        total_idf = unknown_idf = 0.0
+        for g in groups:
+            g_idf = idf(snap.df(g.idf_term)) if g.idf_term is not None else rare_idf
+            total_idf += g_idf
+            if g.idf_term is None:
+                # An unknown word is information the corpus lacks: it pulls every coverage down.
+                unknown_idf += g_idf
+                continue
+            best = np.zeros(0, dtype=np.float32)
+            best_docs = np.zeros(0, dtype=np.int32)
+            parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+            for tid, weight in g.variants.items():
+                found = snap.postings(tid)
+                if found is None:
                     continue
-                norm = K1 * (1 - B + B * seg.doc_len / avg_len)
-                score = np.zeros(n, dtype=np.float32)
-                cover = np.zeros(n, dtype=np.float32)
-                for g, g_idf in zip(groups, group_idf, strict=True):
-                    best = None
-                    best_w = None
-                    for tid, weight in g.variants.items():
-                        pos = int(np.searchsorted(seg.term_ids, tid))
-                        if pos >= len(seg.term_ids) or seg.term_ids[pos] != tid:
-                            continue
-                        lo, hi = seg.indptr[pos], seg.indptr[pos + 1]
-                        docs = seg.docs[lo:hi]
-                        tf = seg.tfs[lo:hi]
-                        contrib = idf_of[tid] * weight * tf * (K1 + 1) / (tf + norm[docs])
-                        if best is None:
-                            best = np.zeros(n, dtype=np.float32)
-                            best_w = np.zeros(n, dtype=np.float32)
-                        best[docs] = np.maximum(best[docs], contrib)
-                        # Coverage asks "is this word's meaning there?": a synonym or a
-                        # corrected typo answers yes, only a little less surely.
-                        best_w[docs] = np.maximum(best_w[docs], 1.0 if weight == 1.0 else 0.9)
-                    if best is not None:
-                        score += best
-                        cover += best_w * g_idf
-                k = min(limit * 4 + 8, n)
-                # Coordination: among chunks with similar BM25, the one that matches more of
-                # the question's distinct words ranks first.
-                ranked = score * (cover / total_idf)
-                top = np.argpartition(-ranked, k - 1)[:k] if k < n else np.arange(n)
-                for doc in top:
-                    if score[doc] > 0:
-                        candidates.append(
-                            (float(ranked[doc]), float(cover[doc]) / total_idf, seg.chunks[doc])
-                        )
-        candidates.sort(key=lambda c: (-c[0], c[2].id))
-        hits = _distinct(candidates, limit)
-        if not hits:
+                docs, tf = found
+                norm = K1 * (1 - B + B * snap.doc_len[docs] / avg_len)
+                contrib = idf(snap.df(tid)) * weight * tf * (K1 + 1) / (tf + norm)
+                # Coverage asks "is this word's meaning there?": a synonym or a corrected typo
+                # answers yes, only a little less surely.
+                sure = np.full(len(docs), 1.0 if weight == 1.0 else 0.9, dtype=np.float32)
+                parts.append((docs, contrib.astype(np.float32), sure))
+            if not parts:
+                continue
+            if len(parts) == 1:
+                best_docs, best, sure = parts[0]
+                score[best_docs] += best
+                cover[best_docs] += sure * g_idf
+                continue
+            g_score = np.zeros(n, dtype=np.float32)
+            g_sure = np.zeros(n, dtype=np.float32)
+            for docs, contrib, sure in parts:
+                np.maximum.at(g_score, docs, contrib)
+                np.maximum.at(g_sure, docs, sure)
+            score += g_score
+            cover += g_sure * g_idf
+        return score, cover / max(total_idf, 1e-9), total_idf, unknown_idf
+
+    def candidates(
+        self, question: str, query_vector: np.ndarray | None = None
+    ) -> list[tuple[Signals, IndexedChunk]]:
+        """Every chunk either ranking puts in its pool, with what was measured about it."""
+        query = _COMMAND_PREFIX.sub("", question.strip())
+        snap = self._snap
+        if not snap.n or not query.strip():
+            return []
+        groups = self._groups(snap, query)
+        lex, cover, total_idf, unknown_idf = self._lexical(snap, groups)
+        ranked = lex * cover  # coordination: matching more of the question's words ranks first
+        pool: dict[int, None] = {}
+        lex_order = _top(ranked, LEXICAL_POOL)
+        lex_order = lex_order[ranked[lex_order] > 0]
+        pool.update(dict.fromkeys(lex_order.tolist()))
+        dense = None
+        dense_order = np.zeros(0, dtype=np.int64)
+        if query_vector is not None and snap.has_vector.any():
+            dense = snap.vectors @ np.asarray(query_vector, dtype=np.float32)
+            dense_order = _top(dense, DENSE_POOL)
+            dense_order = dense_order[snap.has_vector[dense_order]]
+            pool.update(dict.fromkeys(dense_order.tolist()))
+        if not pool:
+            return []
+        docs = list(pool)
+        lex_rank = _ranks(lex_order, docs)
+        dense_rank = _ranks(dense_order, docs)
+        best_lex = float(ranked[lex_order[0]]) if len(lex_order) else 0.0
+        best_dense = float(dense[dense_order[0]]) if dense is not None and len(dense_order) else 0.0
+        unknown = unknown_idf / total_idf if total_idf else 0.0
+        out = []
+        for doc, lr, dr in zip(docs, lex_rank, dense_rank, strict=True):
+            has = dense is not None and bool(snap.has_vector[doc])
+            signals = Signals(
+                dense=float(dense[doc]) if has and dense is not None else 0.0,
+                dense_best=best_dense,
+                dense_rank=dr,
+                lexical=float(ranked[doc]) / best_lex if best_lex else 0.0,
+                lexical_rank=lr,
+                coverage=float(cover[doc]),
+                unknown=unknown,
+                words=len(groups),
+                has_vector=has,
+            )
+            out.append((signals, snap.chunks[doc]))
+        return out
+
+    def search(
+        self,
+        question: str,
+        limit: int = 3,
+        query_vector: np.ndarray | None = None,
+        boosts: Mapping[int, float] | None = None,
+    ) -> SearchResult:
+        """Rank chunks for a question; `answered` is False when the best hit is not likely right.
+
+        `query_vector` is the question's embedding (None: words only); `boosts` multiplies the
+        probability of chunks people voted on (bounded by the caller).
+        """
+        question = question.strip()
+        found = self.candidates(question, query_vector)
+        if not found:
             return SearchResult(question, False, [])
-        top_score = hits[0][0]
-        result = [
-            Hit(chunk, round(min(1.0, cov * (0.5 + 0.5 * s / top_score)), 3), round(cov, 3))
-            for s, cov, chunk in hits
+        probs = self.calibration.probabilities([sig for sig, _ in found])
+        if boosts:
+            # Votes move a chunk within a bounded factor; the probability stays below 1.
+            factor = np.array([boosts.get(chunk.id, 1.0) for _, chunk in found])
+            probs = np.clip(probs * factor, 0.0, 0.999)
+        order = sorted(range(len(found)), key=lambda i: (-probs[i], found[i][1].id))
+        ranked = [(float(probs[i]), found[i][0], found[i][1]) for i in order]
+        chosen = _distinct(ranked, max(limit, 2))
+        p_top, top_signals, _ = chosen[0]
+        p_second, second_signals, _ = chosen[1] if len(chosen) > 1 else (0.0, top_signals, None)
+        confidence = self.calibration.answer_probability(
+            p_top, p_second, top_signals, second_signals
+        )
+        # The best hit carries the probability that it answers the question; the others their
+        # own, never above it.
+        hits = [
+            Hit(
+                chunk,
+                round(confidence if i == 0 else min(p, confidence), 3),
+                round(sig.coverage, 3),
+                sig,
+            )
+            for i, (p, sig, chunk) in enumerate(chosen[:limit])
         ]
-        return SearchResult(question, result[0].coverage >= ANSWER_THRESHOLD, result)
+        answered = confidence >= self.calibration.threshold
+        return SearchResult(question, answered, hits)
+
+
+def _idf_fn(n: int) -> Callable[[int], float]:
+    n = max(n, 1)
+
+    def idf(df: int) -> float:
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    return idf
+
+
+def _top(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values, largest first."""
+    if len(values) <= k:
+        return np.argsort(-values, kind="stable")
+    part = np.argpartition(-values, k - 1)[:k]
+    return part[np.argsort(-values[part], kind="stable")]
+
+
+def _ranks(order: np.ndarray, docs: list[int]) -> list[int]:
+    """Position of each doc in `order` (past the pool's end when absent)."""
+    where = {d: r for r, d in enumerate(order.tolist())}
+    missing = max(LEXICAL_POOL, DENSE_POOL) + 1
+    return [where.get(d, missing) for d in docs]
 
 
 def _last_section(section: str) -> str:
@@ -407,10 +672,10 @@ def _last_section(section: str) -> str:
 
 
 def _distinct(
-    candidates: list[tuple[float, float, IndexedChunk]], limit: int
-) -> list[tuple[float, float, IndexedChunk]]:
+    candidates: list[tuple[float, Signals, IndexedChunk]], limit: int
+) -> list[tuple[float, Signals, IndexedChunk]]:
     """Best chunk per article, and no note chunk nested in (or around) one already chosen."""
-    chosen: list[tuple[float, float, IndexedChunk]] = []
+    chosen: list[tuple[float, Signals, IndexedChunk]] = []
     for cand in candidates:
         chunk = cand[2]
         if any(_overlaps(chunk, other[2]) for other in chosen):
@@ -428,39 +693,4 @@ def _overlaps(a: IndexedChunk, b: IndexedChunk) -> bool:
         return False
     return a.line_start <= (b.line_end or b.line_start) and b.line_start <= (
         a.line_end or a.line_start
-    )
-
-
-def _build_segment(
-    revision: int,
-    chunks: list[IndexedChunk],
-    term_rows: list[np.ndarray],
-    doc_rows: list[np.ndarray],
-    tf_rows: list[np.ndarray],
-    doc_len: np.ndarray,
-) -> _Segment:
-    if term_rows:
-        terms = np.concatenate(term_rows)
-        docs = np.concatenate(doc_rows)
-        tfs = np.concatenate(tf_rows)
-        order = np.argsort(terms, kind="stable")
-        terms, docs, tfs = terms[order], docs[order], tfs[order]
-        term_ids, counts = np.unique(terms, return_counts=True)
-    else:
-        term_ids = counts = np.zeros(0, dtype=np.int32)
-        docs = np.zeros(0, dtype=np.int32)
-        tfs = np.zeros(0, dtype=np.float32)
-    indptr = np.zeros(len(term_ids) + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return _Segment(
-        revision=revision,
-        chunks=chunks,
-        term_ids=term_ids.astype(np.int32),
-        indptr=indptr,
-        docs=docs,
-        tfs=tfs,
-        doc_len=doc_len,
-        term_df={int(t): int(c) for t, c in zip(term_ids, counts, strict=True)},
-        surface_df=Counter(),
-        total_len=float(doc_len.sum()),
     )

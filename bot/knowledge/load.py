@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from bot.db.store import replace_note_chunks
-from bot.knowledge.notes import chunk_markdown
+from bot.db.store import (
+    note_source_hash,
+    note_source_hashes,
+    notes_keys_under,
+    remove_notes_sources,
+    replace_note_chunks,
+    set_note_source_hash,
+)
+from bot.knowledge.notes import chunk_markdown, note_title
+from bot.knowledge.sample import remove_sample_data
 
 NOTE_SUFFIXES = (".md", ".markdown")
 
@@ -49,5 +60,150 @@ def load_note_file(session: Session, path: Path) -> int:
     """Replace the chunks of one notes file inside the caller's transaction; returns the count."""
     text = read_note_file(path)
     drafts = chunk_markdown(text)
-    replace_note_chunks(session, str(path.resolve()), path.name, drafts)
+    replace_note_chunks(session, str(path.resolve()), note_title(text) or path.name, drafts)
     return len(drafts)
+
+
+# -- keeping stored notes in step with disk (issue 7) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedNote:
+    """A notes file whose chunks were (re)made by a sync."""
+
+    path: Path
+    chunks: int
+
+
+@dataclass
+class SyncReport:
+    """What one `sync_notes` did; files that failed keep the chunks already stored."""
+
+    loaded: list[LoadedNote] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # keys whose file left a synced folder
+    errors: list[NotesError] = field(default_factory=list)
+    missing: list[Path] = field(default_factory=list)  # named paths not on disk: notes kept
+    emptied: list[Path] = field(default_factory=list)  # folders kept by keep_emptied
+    sample_removed: int = 0
+
+    @property
+    def chunks(self) -> int:
+        """Chunks made by this sync."""
+        return sum(n.chunks for n in self.loaded)
+
+    @property
+    def changed(self) -> bool:
+        """True when some source was added, re-chunked or removed (indexes must re-read)."""
+        return bool(self.loaded or self.removed or self.sample_removed)
+
+    def summary(self) -> str:
+        """The one-line summary `notes load` prints."""
+        return (
+            f"loaded {len(self.loaded)} files ({self.chunks} chunks), "
+            f"{len(self.unchanged)} unchanged, {len(self.removed)} removed"
+        )
+
+
+# Bump when the chunker changes what it makes of the same bytes: every notes file stored with an
+# older hash is then re-chunked once by the next load or sync, with no command to remember.
+CHUNKER_VERSION = b"chunker-2\x00"
+
+
+def note_file_hash(path: Path) -> str:
+    """sha256 of the chunker version and the file's bytes; NotesError when it cannot be read."""
+    try:
+        return hashlib.sha256(CHUNKER_VERSION + path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise NotesError(f"{path}: cannot read it ({exc.strerror})") from None
+
+
+@dataclass(frozen=True)
+class _Folder:
+    path: Path
+    root: str  # resolved: the key prefix of the notes loaded from it
+    files: int
+
+
+def sync_notes(
+    session: Session,
+    paths: Sequence[Path],
+    *,
+    force: bool = False,
+    keep_emptied: bool = False,
+) -> SyncReport:
+    """Chunk new and changed files, skip unchanged ones (same sha256), and remove the notes of
+    files gone from a named folder, inside the caller's transaction; paths not on disk keep theirs.
+    """
+    # keep_emptied: a folder now holding no Markdown at all is what an unmounted mount point
+    # looks like, so the scheduled sync keeps its notes. force: re-chunk after a chunker change.
+    report = SyncReport()
+    files: dict[str, Path] = {}  # key → path: a file named twice is read once
+    folders: list[_Folder] = []
+    for path in paths:
+        try:
+            found = find_note_files([path])
+        except NotesError:
+            report.missing.append(path)
+            continue
+        if path.is_dir():
+            folders.append(_Folder(path, str(path.resolve()), len(found)))
+        for file in found:
+            files.setdefault(str(file.resolve()), file)
+
+    stored = note_source_hashes(session)
+    for key, path in files.items():
+        try:
+            digest = note_file_hash(path)
+            if not force and stored.get(key) == digest:
+                report.unchanged.append(path)
+                continue
+            # Re-read under a row lock: another replica may have just loaded this very file.
+            if key in stored and not force and note_source_hash(session, key, lock=True) == digest:
+                report.unchanged.append(path)
+                continue
+            # load_note_file reads the file again; should it change in between, the stored
+            # hash no longer matches the file and the next sync re-chunks it.
+            count = load_note_file(session, path)
+        except NotesError as exc:
+            report.errors.append(exc)
+            continue
+        set_note_source_hash(session, key, digest)
+        report.loaded.append(LoadedNote(path, count))
+
+    gone: set[str] = set()
+    for folder in folders:
+        stale = [k for k in notes_keys_under(session, folder.root) if k not in files]
+        if stale and keep_emptied and folder.files == 0:
+            report.emptied.append(folder.path)
+            continue
+        gone.update(stale)
+    remove_notes_sources(session, gone)
+    report.removed = sorted(gone)
+    if report.loaded:
+        report.sample_removed = remove_sample_data(session)
+    return report
+
+
+def remove_notes(session: Session, paths: Sequence[str]) -> list[str]:
+    """Remove the notes of files, or of every file under folders (matched on stored keys, so
+    gone folders work); returns their keys. NotesError names unknown paths; nothing is removed."""
+    keys: dict[str, None] = {}
+    unknown: list[str] = []
+    stored = note_source_hashes(session)
+    for raw in paths:
+        if not raw.strip():
+            unknown.append(repr(raw))  # "" would resolve to the working directory
+            continue
+        matched = notes_keys_under(session, str(Path(raw).expanduser().resolve()))
+        if not matched and raw in stored:
+            matched = [raw]  # a key that is not a path (the bundled sample notes)
+        if not matched:
+            unknown.append(raw)
+        keys.update(dict.fromkeys(matched))
+    if unknown:
+        raise NotesError(
+            "no notes loaded from " + ", ".join(unknown) + " (see `devopsbot notes list`)"
+        )
+    remove_notes_sources(session, keys)
+    return list(keys)

@@ -1,35 +1,291 @@
-"""Answering: keep the in-memory index in step with the store, then rank."""
+"""Answering: embed what the store holds, keep the in-memory index in step, then rank.
+
+Questions never wait for indexing once the index has been built: a change in the store is
+picked up by a background refresh that builds the next index snapshot aside and swaps it in.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
 
+import numpy as np
 from sqlalchemy.orm import Session
 
-from bot.db.store import indexed_chunks, source_revisions
-from bot.knowledge.index import KnowledgeIndex, SearchResult
+from bot.db.store import (
+    answer_votes,
+    cached_index,
+    chunks_without_embedding,
+    index_rows,
+    save_embeddings,
+    save_index_cache,
+    source_revisions,
+)
+from bot.knowledge.embed import (
+    MODEL_ID,
+    Encoder,
+    embedding_text,
+    from_bytes,
+    shared_encoder,
+    to_bytes,
+)
+from bot.knowledge.feedback import Vote, rank_factors
+from bot.knowledge.index import IndexedChunk, KnowledgeIndex, SearchResult, SourceUpdate
+from bot.knowledge.sample import shipped_vectors
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH = 256
+_QUESTION_CACHE = 512
+INDEX_CACHE_NAME = "answers"
+# Larger indexes are rebuilt rather than cached: the bot builds once per process anyway, and the
+# cache is for the CLI's cold starts on a team's notes.
+INDEX_CACHE_MAX_CHUNKS = 20_000
+
+
+@lru_cache(maxsize=1)
+def _code_version() -> str:
+    """Hash of the code that shapes the index: a changed tokenizer never reads an old cache."""
+    digest = hashlib.sha256(MODEL_ID.encode())
+    here = Path(__file__).parent
+    for name in ("index.py", "analysis.py", "embed.py", "chunk.py"):
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _fingerprint(revisions: dict[int, int]) -> str:
+    state = json.dumps(sorted(revisions.items()))
+    return hashlib.sha256((_code_version() + state).encode()).hexdigest()
+
+
+def embed_missing(session: Session, encoder: Encoder, limit: int | None = None) -> int:
+    """Give every stored chunk text a vector for the current model; returns how many it stored.
+
+    Each text is encoded once, whatever how many chunks share it; texts of the bundled sample
+    notes and feeds take their shipped vectors instead of being encoded.
+    """
+    done = 0
+    shipped = shipped_vectors()
+    while limit is None or done < limit:
+        batch = chunks_without_embedding(session, MODEL_ID, EMBED_BATCH)
+        if not batch:
+            break
+        known = [(h, to_bytes(shipped[h])) for h, *_ in batch if h in shipped]
+        todo = [row for row in batch if row[0] not in shipped]
+        vectors = encoder.encode([embedding_text(t, s, x) for _, t, s, x in todo])
+        rows = known + [(h, to_bytes(v)) for (h, *_), v in zip(todo, vectors, strict=True)]
+        save_embeddings(session, MODEL_ID, rows)
+        session.flush()
+        done += len(batch)
+    return done
 
 
 class Answerer:
-    """Owns one KnowledgeIndex; re-indexes only the sources whose revision moved."""
+    """Owns one KnowledgeIndex and the encoder; re-reads only sources whose revision moved."""
 
-    def __init__(self, index: KnowledgeIndex | None = None) -> None:
+    def __init__(self, index: KnowledgeIndex | None = None, encoder: Encoder | None = None) -> None:
         self.index = index or KnowledgeIndex()
+        self.encoder = encoder or shared_encoder()
+        # Background ingests encode on one thread, so a question always finds a free core.
+        self.ingest_encoder = shared_encoder(threads=1) if encoder is None else encoder
         self._sync_lock = threading.Lock()
+        self._synced_once = False
+        self._vectors_pending = False
+        self._background: threading.Thread | None = None
+        self._questions: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._questions_lock = threading.Lock()
 
-    def sync(self, session: Session) -> int:
-        """Bring the index up to date with the store; returns how many sources were re-read."""
+    # -- keeping the index in step ------------------------------------------------------------
+
+    def sync(self, session: Session, embed: bool = True, encoder: Encoder | None = None) -> int:
+        """Bring the index up to date with the store; returns how many sources were re-read.
+
+        With `embed`, chunk texts without a vector are encoded first (in this session).
+        """
         with self._sync_lock:
             wanted = source_revisions(session)
             have = self.index.revisions()
-            changed = [sid for sid, rev in wanted.items() if have.get(sid) != rev]
-            for sid in changed:
-                self.index.replace_source(sid, wanted[sid], indexed_chunks(session, sid))
-            for sid in have.keys() - wanted.keys():
-                self.index.remove_source(sid)
+            changed = {sid for sid, rev in wanted.items() if have.get(sid) != rev}
+            if embed:
+                embed_missing(session, encoder or self.encoder)
+                # Sources indexed before their vectors existed are read again, now complete.
+                changed |= self.index.sources_missing_vectors() & wanted.keys()
+                self._vectors_pending = False
+            else:
+                self._vectors_pending = True
+            removed = have.keys() - wanted.keys()
+            if changed or removed:
+                updates = _source_updates(session, sorted(changed), wanted)
+                self.index.update(updates, removed)
+            self._synced_once = True
             return len(changed)
 
-    def ask(self, session: Session, question: str, limit: int = 3) -> SearchResult:
-        """Answer one question from the current store."""
-        self.sync(session)
-        return self.index.search(question, limit=limit)
+    def load_cached(self, session: Session) -> bool:
+        """Start from the index cached for exactly this store state, if any (CLI cold starts)."""
+        data = cached_index(session, INDEX_CACHE_NAME, _fingerprint(source_revisions(session)))
+        if data is None:
+            return False
+        try:
+            loaded = KnowledgeIndex.load(data, self.index.calibration)
+        except (ValueError, KeyError, TypeError, OSError):
+            return False  # an unreadable cache is only a missed shortcut
+        self.index = loaded
+        self._synced_once = True
+        return True
+
+    def save_cache(self, session: Session) -> bool:
+        """Cache the index when it is complete and small enough; True when it did."""
+        if len(self.index) > INDEX_CACHE_MAX_CHUNKS or self.index.sources_missing_vectors():
+            return False
+        revisions = self.index.revisions()
+        if revisions != source_revisions(session):
+            return False
+        save_index_cache(session, INDEX_CACHE_NAME, _fingerprint(revisions), self.index.dump())
+        return True
+
+    def refresh_in_background(self, sessions: Callable[[], Session]) -> bool:
+        """Start a sync in a thread unless one is running; questions keep the current index."""
+        if self._background is not None and self._background.is_alive():
+            return False
+
+        def run() -> None:
+            try:
+                self.ingest(sessions)
+            except Exception:  # a failed refresh must not kill the bot; the next one retries
+                log.exception("refreshing the answer index failed")
+
+        self._background = threading.Thread(target=run, name="index-refresh", daemon=True)
+        self._background.start()
+        return True
+
+    def embed_pending(
+        self,
+        sessions: Callable[[], Session],
+        encoder: Encoder | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Encode every chunk text still without a vector, one committed batch at a time (the
+        store's write lock is never held for long); returns how many were stored."""
+        done = 0
+        while True:
+            with sessions() as session, session.begin():
+                count = embed_missing(session, encoder or self.encoder, limit=EMBED_BATCH)
+            if not count:
+                return done
+            done += count
+            if progress is not None:
+                progress(done)
+
+    def ingest(self, sessions: Callable[[], Session]) -> int:
+        """For jobs: vectors for new chunk texts (on the ingest encoder's one thread, so a
+        question always finds a free core), then re-index; returns sources re-read."""
+        self.embed_pending(sessions, self.ingest_encoder)
+        with sessions() as session, session.begin():
+            return self.sync(session, encoder=self.ingest_encoder)
+
+    def refreshing(self) -> bool:
+        """True while a background refresh is running."""
+        return self._background is not None and self._background.is_alive()
+
+    def stale(self, session: Session) -> bool:
+        """True when the store holds sources, revisions or vectors the index has not read yet."""
+        return self._vectors_pending or source_revisions(session) != self.index.revisions()
+
+    # -- answering ----------------------------------------------------------------------------
+
+    def question_vector(self, question: str) -> np.ndarray | None:
+        """The question's embedding (cached), or None when the model cannot be loaded."""
+        key = " ".join(question.lower().split())
+        with self._questions_lock:
+            cached = self._questions.get(key)
+            if cached is not None:
+                self._questions.move_to_end(key)
+                return cached
+        try:
+            vector = self.encoder.encode([question])[0]
+        except Exception:  # lexical answers beat no answers when the model is broken
+            log.exception("encoding the question failed; answering by words only")
+            return None
+        with self._questions_lock:
+            self._questions[key] = vector
+            while len(self._questions) > _QUESTION_CACHE:
+                self._questions.popitem(last=False)
+        return vector
+
+    def ask(
+        self,
+        session: Session,
+        question: str,
+        limit: int = 3,
+        sessions: Callable[[], Session] | None = None,
+    ) -> SearchResult:
+        """Answer one question from the current index.
+
+        The first question builds the index; later ones never wait: when the store moved on,
+        a background refresh is started (given `sessions`), else the index syncs inline.
+        """
+        if sessions is None:
+            self.sync(session)
+        elif not self._synced_once:
+            # Index what the store holds now; vectors still missing are computed aside.
+            self.sync(session, embed=False)
+            self.refresh_in_background(sessions)
+        elif self.stale(session):
+            self.refresh_in_background(sessions)
+        vector = self.question_vector(question)
+        boosts = self._boosts(session, question, vector)
+        return self.index.search(question, limit=limit, query_vector=vector, boosts=boosts)
+
+    def _boosts(
+        self, session: Session, question: str, vector: np.ndarray | None
+    ) -> dict[int, float]:
+        rows = answer_votes(session)
+        if not rows:
+            return {}
+        key = " ".join(question.lower().split()).rstrip("?")
+        votes = []
+        for voted_question, chunk_id, user_id, value in rows:
+            if " ".join(voted_question.lower().split()).rstrip("?") == key:
+                similarity = 1.0
+            elif vector is not None:
+                other = self.question_vector(voted_question)
+                similarity = float(other @ vector) if other is not None else 0.0
+            else:
+                similarity = 0.0
+            votes.append(Vote(chunk_id, user_id, value, similarity))
+        return rank_factors(votes)
+
+
+def _source_updates(
+    session: Session, source_ids: list[int], revisions: dict[int, int]
+) -> dict[int, SourceUpdate]:
+    updates: dict[int, SourceUpdate] = {
+        sid: SourceUpdate(revisions[sid], [], []) for sid in source_ids
+    }
+    for row in index_rows(session, source_ids, MODEL_ID):
+        (cid, sid, kind, title, section, text, url, name, article_id, start, end, blob) = row
+        update = updates[sid]
+        update.chunks.append(
+            IndexedChunk(
+                id=cid,
+                source_id=sid,
+                kind=kind,
+                title=title,
+                section=section,
+                text=text,
+                url=url,
+                source_name=name,
+                article_id=article_id,
+                line_start=start,
+                line_end=end,
+            )
+        )
+        assert update.vectors is not None
+        update.vectors.append(from_bytes(blob).astype(np.float32) if blob is not None else None)
+    return updates

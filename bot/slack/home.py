@@ -1,4 +1,8 @@
-"""The App Home tab, as a pure builder: how to ask, subscriptions with health, top questions."""
+"""The App Home tab, as a pure builder: how to ask, subscriptions with health, top questions.
+
+Every user sees the same Home, so the top questions arrive already filtered for privacy
+(SlackServices.top_questions) as bare (text, count) pairs: nothing here can name who asked.
+"""
 
 from __future__ import annotations
 
@@ -49,5 +53,12 @@ def home_view(
         ]
         blocks.append(section("\n".join(lines)))
     else:
-        blocks.append(context("Nobody has asked anything yet. Be the first!"))
+        # Private questions stay off this list until enough people ask them: say so, since
+        # "nobody asked" would be wrong.
+        blocks.append(
+            context(
+                "Questions show up here once several people have asked them,"
+                " or someone asked or shared one in a channel."
+            )
+        )
     return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}

@@ -198,8 +198,11 @@ def prepare_store(runtime: Runtime) -> None:
                     log.info("store was empty: loaded the bundled sample notes and feeds")
         except IntegrityError:
             log.info("another replica is loading the sample data")
+    # Index what the store holds now; vectors still missing (an upgraded store, a big ingest)
+    # are computed in the background while questions are already answered.
     with runtime.sessions() as session:
-        runtime.answerer.sync(session)
+        runtime.answerer.sync(session, embed=False)
+    runtime.answerer.refresh_in_background(runtime.sessions)
 
 
 def _start_scheduler(runtime: Runtime, app: App) -> Any:

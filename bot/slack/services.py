@@ -18,7 +18,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, and_, case, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,6 +68,16 @@ _CHANNELS_TTL = 60.0  # conversations.list is Tier 2 (20/min): don't call it per
 _ANSWERABLE_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 _TRAILING = re.compile(r"[\s?!.]+$")
 
+# App Home's "most asked" is shown to everyone, so a question asked privately (an ephemeral
+# /devops answer, a DM) is listed only once this many different people asked it...
+MOST_ASKED_MIN_ASKERS = 3
+# ...or once someone made it public: an @mention or a "Share in channel" in a channel.
+SURFACE_SHARE = "share"  # an asked_questions row recording a share, not another ask
+_PUBLIC_SURFACES = ("mention", SURFACE_SHARE)
+# Conversation ids: C… channels; D… DMs and G… group DMs (or legacy private groups) hold only a
+# few people, so a mention or share there does not make a question public.
+_CHANNEL_PREFIX = "C"
+
 
 def question_key(question: str) -> str:
     """The normalized form used to count "most asked": lower case, single spaces, no '?'."""
@@ -104,7 +114,11 @@ class SlackServices:
     def answer(self, question: str, limit: int = 3) -> Answer:
         """Search the store and attach what the message shows (articles' dates)."""
         with self.runtime.sessions() as session:
-            result = self.runtime.answerer.ask(session, question, limit=limit)
+            # Given the session factory, a store that moved on is re-indexed in the background
+            # and this question is answered from the current index without waiting.
+            result = self.runtime.answerer.ask(
+                session, question, limit=limit, sessions=self.runtime.sessions
+            )
             return _to_answer(session, result)
 
     def answer_and_send(
@@ -125,7 +139,10 @@ class SlackServices:
     def record_question(
         self, answer: Answer, *, user_id: str | None, channel_id: str | None, surface: str
     ) -> None:
-        """Remember a question for App Home's "most asked"; a failure here is only logged."""
+        """Remember a question (or, with SURFACE_SHARE, its sharing) for App Home's "most asked".
+
+        A failure here is only logged, and without the statement: its parameters name the asker.
+        """
         try:
             with self.runtime.sessions.begin() as session:
                 session.add(
@@ -139,20 +156,35 @@ class SlackServices:
                         top_chunk_id=answer.hits[0].chunk.id if answer.hits else None,
                     )
                 )
-        except Exception:
-            log.exception("could not record a question")
+        except Exception as exc:
+            log.error("could not record a question (%s)", type(exc).__name__)
 
     def top_questions(self, limit: int = 10) -> list[tuple[str, int]]:
-        """The most asked questions (normalized) with their counts, most asked first."""
-        count = func.count().label("n")
+        """The most asked questions Home may show everyone, with their counts, most asked first.
+
+        A question (by normalized key) is listed once MOST_ASKED_MIN_ASKERS different people
+        asked it or it was made public in a channel; only its text and count leave the store.
+        """
+        is_ask = AskedQuestion.surface != SURFACE_SHARE
+        is_public = _public_row()
+        asks = func.sum(case((is_ask, 1), else_=0))
+        askers = func.count(case((is_ask, AskedQuestion.user_id)).distinct())
+        public = func.sum(case((is_public, 1), else_=0))
+        # Show the words as said in public when there are any: a long private question can
+        # share a (truncated) key with a public one.
+        text = func.coalesce(
+            func.max(case((is_public, AskedQuestion.question))), func.max(AskedQuestion.question)
+        )
         stmt = (
-            select(func.max(AskedQuestion.question), count)
+            select(text, asks)
             .group_by(AskedQuestion.question_key)
-            .order_by(count.desc(), func.max(AskedQuestion.created_at).desc())
+            .having((askers >= MOST_ASKED_MIN_ASKERS) | (public > 0))
+            .order_by(asks.desc(), func.max(AskedQuestion.created_at).desc())
             .limit(limit)
         )
         with self.runtime.sessions() as session:
-            return [(q, int(n)) for q, n in session.execute(stmt)]
+            # A share whose ask was not recorded (truncated button value) still counts once.
+            return [(q, max(int(n or 0), 1)) for q, n in session.execute(stmt)]
 
     # -- slash command ------------------------------------------------------------------------
 
@@ -278,6 +310,8 @@ class SlackServices:
             )
             respond(response_type="in_channel", replace_original=False, **message.as_kwargs())
         respond(delete_original=True)
+        # Recorded only once posted: a shared question may appear in App Home's "most asked".
+        self.record_question(answer, user_id=user_id, channel_id=channel_id, surface=SURFACE_SHARE)
 
     def more_results(self, value: str | None) -> Message:
         """The next results after the ones already shown."""
@@ -442,6 +476,14 @@ class SlackServices:
 
 
 # -- store reads for rendering ---------------------------------------------------------------------
+
+
+def _public_row() -> ColumnElement[bool]:
+    """An asked_questions row that made its question public: a mention or share in a channel."""
+    return and_(
+        AskedQuestion.surface.in_(_PUBLIC_SURFACES),
+        AskedQuestion.channel_id.startswith(_CHANNEL_PREFIX, autoescape=True),
+    )
 
 
 def _published(session: Session, article_ids: Sequence[int]) -> dict[int, Any]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from bot.knowledge.notes import chunk_markdown
+import pytest
+from sqlalchemy import select
+
+from bot.knowledge.notes import chunk_markdown, note_title
 
 
 @pytest.fixture
@@ -69,3 +72,265 @@ def test_odd_markdown_does_not_break_the_chunker():
     assert "quoted" in texts
     assert "plain **bold** end" in texts
     assert all(c.text.strip() for c in chunks)
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _fixture(name: str) -> str:
+    return (FIXTURES / name).read_text("utf-8")
+
+
+def _titles_end_on_words(chunks) -> None:
+    """A title that was shortened ends with "…" after a whole word of the text."""
+    for c in chunks:
+        if c.title.endswith("…"):
+            kept = c.title[:-1]
+            flat = " ".join(c.text.split())
+            assert flat.startswith(kept) and flat[len(kept)] in " ,;:", c.title
+
+
+# -- 1. soft-wrapped text is one chunk with a whole title ----------------------------------------
+
+
+def test_a_soft_wrapped_paragraph_is_one_chunk_with_a_sentence_title():
+    text = (
+        "When a node runs out of disk the kubelet starts evicting pods, which looks\n"
+        "like a crash loop from the outside. Check `df -h` on the node first.\n"
+    )
+    (chunk,) = chunk_markdown(text)
+    assert chunk.text == (
+        "When a node runs out of disk the kubelet starts evicting pods, which looks like a "
+        "crash loop from the outside. Check `df -h` on the node first."
+    )
+    assert (chunk.line_start, chunk.line_end) == (1, 2)
+    # The first sentence is too long for a title: cut after a whole word, never mid-line.
+    assert (
+        chunk.title
+        == "When a node runs out of disk the kubelet starts evicting pods, which looks like…"
+    )
+    _titles_end_on_words([chunk])
+
+
+def test_a_wrapped_bullet_is_not_named_by_its_first_line():
+    text = (
+        "# Deployments\n\n"
+        "- Restart a deployment with\n"
+        "  `kubectl rollout restart deploy/web` and wait for it.\n"
+        "- stern: tail many pods at once,\n"
+        "  even across namespaces\n"
+    )
+    restart, stern = chunk_markdown(text)
+    # "Restart a deployment with" is no name: the bullet is about its heading.
+    assert restart.title == "Deployments"
+    assert restart.text == (
+        "Restart a deployment with `kubectl rollout restart deploy/web` and wait for it."
+    )
+    assert stern.title == "stern"
+    assert stern.text == "stern: tail many pods at once, even across namespaces"
+
+
+def test_a_wrapped_lead_paragraph_titles_its_code_block_whole():
+    text = (
+        "Restart every pod of a deployment\n"
+        "without downtime\n"
+        "```\n"
+        "kubectl rollout restart deploy/web\n"
+        "```\n"
+    )
+    (chunk,) = chunk_markdown(text)
+    assert chunk.title == "Restart every pod of a deployment without downtime"
+    assert chunk.text == "```\nkubectl rollout restart deploy/web\n```"
+    assert (chunk.line_start, chunk.line_end) == (1, 5)
+
+
+def test_a_long_lead_paragraph_is_shortened_and_kept_in_the_text():
+    lead = (
+        "Drain the node before maintenance so that its pods are rescheduled elsewhere and "
+        "nothing is lost. Then cordon it."
+    )
+    (chunk,) = chunk_markdown(lead + "\n```\nkubectl drain NODE --ignore-daemonsets\n```\n")
+    assert chunk.title.endswith("…") and len(chunk.title) <= 81
+    assert chunk.text.startswith(lead + "\n```\n")
+    _titles_end_on_words([chunk])
+
+
+# -- 2. a numbered procedure stays whole -------------------------------------------------------
+
+
+def test_a_numbered_procedure_is_one_chunk_under_its_heading():
+    text = (
+        "## Rotate the TLS certificate\n\n"
+        "1. Renew it:\n"
+        "   ```\n"
+        "   certbot renew --force-renewal\n"
+        "   ```\n"
+        "2. Check the nginx config\n"
+        "   - `nginx -t` must say ok\n"
+        "3. Reload nginx: `systemctl reload nginx`\n"
+        "\n"
+        "- certbot: free certificates from Let's Encrypt\n"
+        "- nginx: the proxy in front\n"
+    )
+    chunks = chunk_markdown(text)
+    steps = [c for c in chunks if "1. Renew it:" in c.text]
+    assert len(steps) == 1
+    (proc,) = steps
+    assert proc.title == "Rotate the TLS certificate"
+    assert proc.section == "Rotate the TLS certificate"
+    for part in ("certbot renew --force-renewal", "- `nginx -t` must say ok", "3. Reload nginx"):
+        assert part in proc.text
+    assert (proc.line_start, proc.line_end) == (3, 10)
+    # No step is a chunk of its own; bullets after it keep one chunk each.
+    assert [c.title for c in chunks] == ["Rotate the TLS certificate", "certbot", "nginx"]
+
+
+# -- 3. tables ---------------------------------------------------------------------------------
+
+
+TABLE_NOTE = (
+    "# Networking\n\n"
+    "## Ports\n\n"
+    "| Service | Port | Protocol |\n"
+    "|---------|-----:|----------|\n"
+    "| ssh     | 22   | TCP      |\n"
+    "| dns     | 53   | UDP      |\n"
+    "\n"
+    "Ports to open on the bastion:\n\n"
+    "| Port | Why |\n"
+    "|---|---|\n"
+    "| 22 | ssh |\n"
+)
+
+
+def test_a_table_is_one_chunk_titled_by_its_heading_or_its_lead_line():
+    ports, bastion = chunk_markdown(TABLE_NOTE)
+    assert ports.title == "Ports" and ports.section == "Networking › Ports"
+    assert ports.text.splitlines()[0] == "| Service | Port | Protocol |"
+    assert "| dns     | 53   | UDP      |" in ports.text
+    assert (ports.line_start, ports.line_end) == (5, 8)
+    assert bastion.title == "Ports to open on the bastion"
+    assert bastion.text.startswith("Ports to open on the bastion:\n| Port | Why |")
+
+
+# -- 4. nothing empty, nothing that is only a fence ----------------------------------------------
+
+
+def _assert_no_bare_chunks(chunks) -> None:
+    for c in chunks:
+        words = "".join(
+            ln for ln in c.text.splitlines() if not ln.strip().startswith(("```", "~~~"))
+        )
+        assert any(ch.isalnum() for ch in words), c
+
+
+def test_a_closing_fence_outside_its_bullet_does_not_swallow_the_rest():
+    # The closing ``` at the margin used to open a new block holding the rest of the file.
+    text = "# Tips\n\n- List files:\n    ```\n    ls -la\n```\n\n- next tip: `uptime`\n"
+    chunks = chunk_markdown(text)
+    _assert_no_bare_chunks(chunks)
+    assert [c.text for c in chunks] == ["List files:\n```\nls -la\n```", "next tip: `uptime`"]
+
+
+def test_code_holding_a_fence_is_not_split_into_bare_fences():
+    from bot.slack.mrkdwn import markdown_pieces
+
+    fenced_in_indent = "# H\n\ntext\n\n    ```bash\n    ls\n    ```\n"
+    fence_in_fence = "# H\n\n````\n```\nx\n```\n````\n"
+    for text in (fenced_in_indent, fence_in_fence):
+        (chunk,) = chunk_markdown(text)
+        # One code piece in Slack, never a stray ``` shown as text.
+        assert [kind for kind, _ in markdown_pieces(chunk.text)] == ["code"], chunk.text
+    (inner,) = chunk_markdown(fenced_in_indent)
+    assert inner.text == "```\nls\n```"
+
+
+def test_empty_or_punctuation_only_blocks_make_no_chunk_and_lose_no_lead():
+    text = "# H\n\nRun this:\n```\n```\n\n- `<?>`\n\n...\n\n```\n\n```\n\n- real: `uptime`\n\n```"
+    chunks = chunk_markdown(text)
+    _assert_no_bare_chunks(chunks)
+    assert [c.text for c in chunks] == ["Run this:", "real: `uptime`"]
+
+
+# -- 5. front matter and the note's title --------------------------------------------------------
+
+
+FRONT_MATTER_NOTE = (
+    "---\n"
+    'title: "Runbook: certificates"\n'
+    "tags: [ops, tls]\n"
+    "---\n"
+    "# Certificates\n"
+    "\n"
+    "- renew: `certbot renew`\n"
+)
+
+
+def test_front_matter_is_not_body_text_and_titles_the_note():
+    chunks = chunk_markdown(FRONT_MATTER_NOTE)
+    assert [c.text for c in chunks] == ["renew: `certbot renew`"]
+    assert not any("tags" in c.text or "Runbook" in c.title for c in chunks)
+    # Line numbers still count the front matter lines of the file.
+    assert chunks[0].line_start == 7
+    assert FRONT_MATTER_NOTE.splitlines()[chunks[0].line_start - 1] == "- renew: `certbot renew`"
+    assert note_title(FRONT_MATTER_NOTE) == "Runbook: certificates"
+
+
+def test_only_front_matter_titles_a_note_so_answers_keep_the_file_name():
+    assert note_title("# kubectl logs\n\n- a\n\n## More\n") is None
+    assert note_title("---\ntags: [x]\n---\n# Only\n") is None
+    assert note_title("- just bullets\n") is None
+
+
+def test_loading_a_file_names_its_source_by_its_title(sessions, tmp_path):
+    from bot.db.models import Source
+    from bot.knowledge.load import load_note_file
+
+    titled = tmp_path / "certs.md"
+    titled.write_text(FRONT_MATTER_NOTE, "utf-8")
+    untitled = tmp_path / "team.md"
+    untitled.write_text("# A\n\n- x: y\n\n# B\n\n- z: w\n", "utf-8")
+    with sessions.begin() as s:
+        load_note_file(s, titled)
+        load_note_file(s, untitled)
+    with sessions() as s:
+        titles = sorted(s.scalars(select(Source.title)))
+    assert titles == ["Runbook: certificates", "team.md"]
+
+
+# -- 6. a described example is one chunk ---------------------------------------------------------
+
+
+def test_tldr_examples_are_one_chunk_each_under_the_page_title():
+    chunks = chunk_markdown(_fixture("kubectl-logs.md"))
+    assert len(chunks) == 1 + 7  # the page description, then one chunk per example
+    assert {c.title for c in chunks} == {"kubectl logs"}
+    assert {c.section for c in chunks} == {"kubectl logs"}
+    assert chunks[0].text.startswith("Show logs for containers in a pod. More information:")
+    stream = _one(chunks, lambda c: c.text.startswith("Stream pod logs:"))
+    assert stream.text == "Stream pod logs:\n`kubectl logs {{[-f|--follow]}} {{pod_name}}`"
+    assert (stream.line_start, stream.line_end) == (18, 20)
+
+
+def test_a_described_example_keeps_a_command_that_is_only_punctuation():
+    chunks = chunk_markdown(_fixture("iftop.md"))
+    assert chunks[-1].text == "Display help:\n`<?>`"
+    assert all("\n`" in c.text for c in chunks[1:])
+
+
+def test_a_line_ending_with_a_colon_introduces_the_code_after_it():
+    text = (
+        "# Deploy\n\n"
+        "- Install the CLI:\n\n"
+        "```\npip install devopsbot\n```\n\n"
+        "Restart every pod of a `Deployment` without\ndowntime, one at a time:\n\n"
+        "`kubectl rollout restart deploy/web`\n"
+    )
+    install, restart = chunk_markdown(text)
+    assert install.title == restart.title == "Deploy"
+    assert install.text == "Install the CLI:\n```\npip install devopsbot\n```"
+    assert restart.text == (
+        "Restart every pod of a `Deployment` without downtime, one at a time:\n"
+        "`kubectl rollout restart deploy/web`"
+    )
+    assert (restart.line_start, restart.line_end) == (9, 12)

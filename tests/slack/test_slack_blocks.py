@@ -148,6 +148,52 @@ def test_a_link_with_a_bad_url_is_only_its_label():
     assert markdown_to_mrkdwn("[x](javascript:alert(1))") == "x"
 
 
+PORTS_TABLE = (
+    "Ports to open:\n"
+    "| Service | Port | Protocol |\n"
+    "|---|---:|---|\n"
+    "| **ssh** | 22 | TCP |\n"
+    "| [dns](https://example.com/dns) | 53 | `UDP` <br> |\n"
+)
+
+
+def test_a_table_becomes_aligned_columns_not_pipes():
+    assert markdown_to_mrkdwn(PORTS_TABLE) == (
+        "Ports to open:\n"
+        "```\n"
+        "Service  Port  Protocol\n"
+        "-------  ----  --------\n"
+        "ssh        22  TCP\n"
+        "dns        53  UDP\n"
+        "```"
+    )
+
+
+def test_a_table_too_wide_for_columns_becomes_a_line_per_row():
+    md = (
+        "| Tool | What it does | Example |\n"
+        "|---|---|---|\n"
+        "| stern | Tails many pods at once, across namespaces, with one colour per pod "
+        "| `stern web` |\n"
+        "| [k9s](https://k9scli.io) | A terminal UI for the whole cluster | |\n"
+    )
+    out = markdown_to_mrkdwn(md)
+    assert out == (
+        "• *stern* — What it does: Tails many pods at once, across namespaces, "
+        "with one colour per pod · Example: `stern web`\n"
+        "• *<https://k9scli.io|k9s>* — What it does: A terminal UI for the whole cluster"
+    )
+
+
+def test_a_table_note_never_shows_raw_pipes_in_an_answer():
+    table = note(PORTS_TABLE.split("\n", 1)[1], title="Ports", section="Networking", id=1)
+    also = note(PORTS_TABLE.split("\n", 1)[1], title="Ports", section="Firewall", id=2)
+    message = answer_message(answered(table, also))
+    # The best answer shows columns; the suggestion is labelled by the header cells.
+    assert not any("|" in t.replace("|dns>", "") for t in sections(message))
+    assert any("Service · Port · Protocol" in t for t in sections(message))
+
+
 # -- limits --------------------------------------------------------------------------------------
 
 

