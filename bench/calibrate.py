@@ -52,7 +52,7 @@ def question_rows(
     """Per question: its candidates' feature rows, their labels, their signals, the question."""
     out = []
     for q in questions:
-        vector = answerer.question_vector(q["q"])
+        vector = answerer.query_vector(q["q"])
         found = answerer.index.candidates(q["q"], vector)
         x = np.array([sig.vector() for sig, _ in found]).reshape(len(found), len(FEATURES))
         y = np.array(

@@ -106,7 +106,7 @@ def run_devopsbot(answerer: Answerer, questions: list[dict], repeat: int, verbos
             if i:
                 answerer._questions.clear()  # time the encoding too, not the question cache
             t0 = time.perf_counter()
-            vector = answerer.question_vector(q["q"])
+            vector = answerer.query_vector(q["q"])
             result = answerer.index.search(q["q"], limit=3, query_vector=vector)
             times.append((time.perf_counter() - t0) * 1000)
         assert result is not None
@@ -227,6 +227,7 @@ def evaluate(
     print(f"{'metric':22}" + "".join(f"{s:>12}" for s in SYSTEMS))
     for key in (
         "hit@1",
+        "first",
         "hit@3",
         "mrr",
         "off_topic_unanswered",

@@ -37,7 +37,7 @@ from bot.db.models import Chunk, ChunkEmbedding, Source
 from bot.db.session import make_engine, session_factory, upgrade
 from bot.knowledge.analysis import words
 from bot.knowledge.chunk import chunk_text_hash
-from bot.knowledge.embed import DIM, MODEL_ID, to_bytes
+from bot.knowledge.embed import DIM, MODEL_ID, Encoder, to_bytes
 from bot.knowledge.service import Answerer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,7 +52,7 @@ def ask_times(answerer: Answerer, questions: list[str]) -> list[float]:
     for q in questions:
         answerer._questions.clear()  # no cache: every question is encoded
         t0 = time.perf_counter()
-        vector = answerer.question_vector(q)
+        vector = answerer.query_vector(q)
         t1 = time.perf_counter()
         answerer.index.search(q, limit=3, query_vector=vector)
         times.append((time.perf_counter() - t0) * 1000)
@@ -193,6 +193,13 @@ def ingest_scenario(tmp: str) -> None:
     answerer.question_vector("warm up")
     questions = synth.questions(2_000)
     quiet = ask_times(answerer, questions[:200])
+    texts = [" ".join(synth.text()) for _ in range(300)]
+    for label, encoder in (("1 thread", Encoder(threads=1)), ("all cores", Encoder())):
+        encoder.encode(["warm up"])
+        t0 = time.perf_counter()
+        encoder.encode(texts)
+        rate = len(texts) / (time.perf_counter() - t0)
+        print(f"  encoding throughput alone ({label}): {rate:.0f} chunk texts/s")
     # 500 new sources arrive (as after a cold poll of 500 feeds): 3,000 texts to encode.
     synth.store(sessions, 3_000, 500, "new", vectors=False)
     t0 = time.perf_counter()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -343,13 +343,12 @@ def prune_embeddings(session: Session, model: str) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def index_rows(session: Session, source_ids: Collection[int], model: str) -> list[tuple]:
+def index_rows(session: Session, source_ids: Collection[int], model: str) -> Iterator[tuple]:
     """Chunks of these sources with their source's name and stored vector (None if missing).
 
     One joined query, rows as plain tuples: (id, source_id, kind, title, section, text, url,
     source name, article_id, line_start, line_end, vector bytes), ordered by source and position.
     """
-    out: list[tuple] = []
     ids = sorted(source_ids)
     for start in range(0, len(ids), 500):  # stay under every driver's bound-parameter limit
         stmt = (
@@ -375,8 +374,9 @@ def index_rows(session: Session, source_ids: Collection[int], model: str) -> lis
             .where(Chunk.source_id.in_(ids[start : start + 500]))
             .order_by(Chunk.source_id, Chunk.position, Chunk.id)
         )
-        out.extend(tuple(r) for r in session.execute(stmt))
-    return out
+        # Streamed: at 100,000 chunks, holding every row (and its vector bytes) at once would
+        # double the memory the index needs.
+        yield from (tuple(r) for r in session.execute(stmt))
 
 
 def answer_votes(session: Session) -> list[tuple[str, int, str, int]]:

@@ -9,11 +9,13 @@ swap it in, so questions never wait for indexing.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import io
 import json
 import math
 import re
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -40,6 +42,8 @@ TYPO_WEIGHT = 0.85
 SYNONYM_WEIGHT = 0.6
 MAX_QUESTION_WORDS = 32
 MAX_CORRECTIONS = 4
+MAX_COMPLETIONS = 8
+MAX_SUFFIX = 4  # `tail` reaches `tailer` and `tailing`, not `tailormade`
 # Candidates taken from each ranking before fusion: enough for the right answer to be among them
 # when either ranking alone puts it in its top few dozen.
 LEXICAL_POOL = 40
@@ -90,10 +94,11 @@ _URL_NOISE = frozenset(
         "utm_source",
     )
 )
+_ALPHA_WORD = re.compile(r"[A-Za-z]{4,}")
 _COMMAND_PREFIX = re.compile(r"^\s*/devops\b", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: 100,000 of these must not carry a dict each
 class IndexedChunk:
     """What a hit shows: a chunk with its source's display name."""
 
@@ -216,11 +221,27 @@ def _empty_snapshot() -> _Snapshot:
 
 @dataclass
 class SourceUpdate:
-    """A source's new content: its revision, chunks, and one vector per chunk (None: not yet)."""
+    """A source's new content: its revision, chunks, and their vectors: one row per chunk (a
+    matrix, with `has_vector` marking the rows that exist) or a list with None for missing."""
 
     revision: int
     chunks: list[IndexedChunk]
-    vectors: list[np.ndarray | None] | None = None
+    vectors: np.ndarray | list[np.ndarray | None] | None = None
+    has_vector: np.ndarray | None = None
+
+    def matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows × DIM vectors, which rows exist), whatever form they were given in."""
+        n = len(self.chunks)
+        if isinstance(self.vectors, np.ndarray):
+            has = self.has_vector if self.has_vector is not None else np.ones(n, dtype=bool)
+            return self.vectors, has
+        mat = np.zeros((n, DIM), dtype=np.float32)
+        has = np.zeros(n, dtype=bool)
+        for row, vec in enumerate(self.vectors or []):
+            if vec is not None:
+                mat[row] = vec
+                has[row] = True
+        return mat, has
 
 
 class KnowledgeIndex:
@@ -231,6 +252,7 @@ class KnowledgeIndex:
         self._vocab: dict[str, int] = {}
         self._snap = _empty_snapshot()
         self._by_length: tuple[int, dict[int, list[str]]] | None = None
+        self._sorted_words: tuple[int, list[str]] | None = None
         self.calibration = calibration or default_calibration()
 
     # -- maintenance -------------------------------------------------------------------------
@@ -319,7 +341,10 @@ class KnowledgeIndex:
         self.update({}, removed=[source_id])
 
     def update(self, changed: Mapping[int, SourceUpdate], removed: Iterable[int] = ()) -> None:
-        """Build the next snapshot with these sources replaced or removed, then swap it in."""
+        """Build the next snapshot with these sources replaced or removed, then swap it in.
+
+        The updates' vector rows are consumed (released once copied), to bound peak memory.
+        """
         with self._write_lock:
             old = self._snap
             drop = set(changed) | set(removed)
@@ -332,7 +357,12 @@ class KnowledgeIndex:
             tfs = [old.p_tfs[keep_post]]
             doc_len = [old.doc_len[keep]]
             doc_source = [old.doc_source[keep]]
-            vectors = [old.vectors[keep]]
+            # One allocation for the next vector matrix: at 100,000 chunks a temporary copy per
+            # step would double the peak memory of a rebuild.
+            n_keep = int(keep.sum())
+            n_total = n_keep + sum(len(u.chunks) for u in changed.values())
+            vectors = np.empty((n_total, DIM), dtype=np.float32)
+            np.compress(keep, old.vectors, axis=0, out=vectors[:n_keep])
             has_vector = [old.has_vector[keep]]
             surface = old.surface_df.copy()
             source_words = dict(old.source_words)
@@ -350,21 +380,23 @@ class KnowledgeIndex:
                 tfs.append(f)
                 doc_len.append(lengths)
                 doc_source.append(np.full(len(upd.chunks), sid, dtype=np.int64))
-                mat = np.zeros((len(upd.chunks), DIM), dtype=np.float32)
-                has = np.zeros(len(upd.chunks), dtype=bool)
-                for row, vec in enumerate(upd.vectors or []):
-                    if vec is not None:
-                        mat[row] = vec
-                        has[row] = True
-                vectors.append(mat)
+                mat, has = upd.matrix()
+                vectors[base : base + len(upd.chunks)] = mat
+                # Consumed: the copy is in the new matrix, the source's own rows can go now.
+                upd.vectors = upd.has_vector = mat = None
                 has_vector.append(has)
                 chunks.extend(upd.chunks)
                 revisions[sid] = upd.revision
                 source_words[sid] = tuple(seen)
                 surface.update(seen)
             all_terms = np.concatenate(terms)
+            del terms
             order = np.argsort(all_terms, kind="stable")
             all_terms = all_terms[order]
+            p_docs = np.concatenate(docs)[order]
+            del docs
+            p_tfs = np.concatenate(tfs)[order]
+            del tfs, order
             term_ids, counts = np.unique(all_terms, return_counts=True)
             indptr = np.zeros(len(term_ids) + 1, dtype=np.int64)
             np.cumsum(counts, out=indptr[1:])
@@ -374,11 +406,11 @@ class KnowledgeIndex:
                 doc_source=np.concatenate(doc_source),
                 doc_len=lengths_all,
                 p_terms=all_terms,
-                p_docs=np.concatenate(docs)[order],
-                p_tfs=np.concatenate(tfs)[order],
+                p_docs=p_docs,
+                p_tfs=p_tfs,
                 term_ids=term_ids.astype(np.int32),
                 indptr=indptr,
-                vectors=np.concatenate(vectors),
+                vectors=vectors,
                 has_vector=np.concatenate(has_vector),
                 revisions=revisions,
                 surface_df=surface,
@@ -396,9 +428,11 @@ class KnowledgeIndex:
     def _tokenize(
         self, chunks: list[IndexedChunk]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, set[str]]:
-        term_rows: list[np.ndarray] = []
-        doc_rows: list[np.ndarray] = []
-        tf_rows: list[np.ndarray] = []
+        # Plain lists, turned into arrays once per source: an array per chunk would leave
+        # hundreds of thousands of small allocations behind at 100,000 chunks.
+        term_col: list[int] = []
+        doc_col: list[int] = []
+        tf_col: list[float] = []
         doc_len = np.zeros(len(chunks), dtype=np.float32)
         seen_words: set[str] = set()
         for doc, chunk in enumerate(chunks):
@@ -413,23 +447,18 @@ class KnowledgeIndex:
                 (link_words, W_LINK),
             ):
                 for word in words(text):
-                    seen_words.add(word)
+                    # Interned: a word shared by a thousand sources is stored once, not once each.
+                    seen_words.add(sys.intern(word))
                     tid = self._term_id(stem(word))
                     weights[tid] = weights.get(tid, 0.0) + weight
-            if not weights:
-                continue
-            term_rows.append(np.fromiter(weights.keys(), dtype=np.int32, count=len(weights)))
-            tfs = np.fromiter(weights.values(), dtype=np.float32, count=len(weights))
-            tf_rows.append(tfs)
-            doc_rows.append(np.full(len(weights), doc, dtype=np.int32))
-            doc_len[doc] = float(tfs.sum())
-        if not term_rows:
-            empty_i = np.zeros(0, dtype=np.int32)
-            return empty_i, empty_i, np.zeros(0, dtype=np.float32), doc_len, seen_words
+            term_col.extend(weights.keys())
+            tf_col.extend(weights.values())
+            doc_col.extend([doc] * len(weights))
+            doc_len[doc] = sum(weights.values())
         return (
-            np.concatenate(term_rows),
-            np.concatenate(doc_rows),
-            np.concatenate(tf_rows),
+            np.array(term_col, dtype=np.int32),
+            np.array(doc_col, dtype=np.int32),
+            np.array(tf_col, dtype=np.float32),
             doc_len,
             seen_words,
         )
@@ -463,6 +492,44 @@ class KnowledgeIndex:
         best = candidates[0][0] if candidates else 0
         return [c for d, _, c in candidates if d == best][:MAX_CORRECTIONS]
 
+    def spelled(self, question: str) -> str:
+        """The question with words the index has never seen replaced by their closest index
+        word (`tial multple pods` → `tail multiple pods`): what the embedding model should read,
+        since a misspelled word means nothing to it."""
+        snap = self._snap
+        if not snap.n:
+            return question
+
+        def fix(match: re.Match[str]) -> str:
+            word = match.group(0)
+            low = word.lower()
+            if low in STOP_WORDS or self._known(snap, stem(low)) is not None:
+                return word
+            found = self._corrections(snap, low)
+            return found[0] if found else word
+
+        return _ALPHA_WORD.sub(fix, question)
+
+    def _completions(self, snap: _Snapshot, word: str) -> list[str]:
+        """Index words that extend `word` by a suffix the stemmer does not strip (`tail` →
+        `tailer`, `tailing`), most used first: what a search box's prefix match would find."""
+        if len(word) < 4 or not word.isalpha():
+            return []
+        cached = self._sorted_words
+        if cached is None or cached[0] != id(snap.surface_df):
+            cached = (id(snap.surface_df), sorted(w for w in snap.surface_df if w.isalpha()))
+            self._sorted_words = cached
+        pool = cached[1]
+        found = []
+        for i in range(bisect.bisect_left(pool, word), len(pool)):
+            cand = pool[i]
+            if not cand.startswith(word):
+                break
+            if cand != word and len(cand) <= len(word) + MAX_SUFFIX:
+                found.append(cand)
+        found.sort(key=lambda w: -snap.surface_df.get(w, 0))
+        return found[:MAX_COMPLETIONS]
+
     def _known(self, snap: _Snapshot, term: str) -> int | None:
         tid = self._vocab.get(term)
         return tid if tid is not None and snap.df(tid) > 0 else None
@@ -476,10 +543,16 @@ class KnowledgeIndex:
                 group.variants[tid] = 1.0
                 group.idf_term = tid
                 spellings = [word]
+                # Longer forms the stemmer keeps apart count too, a little less (`tail` finds
+                # the note that only says `tailer`).
+                for longer in self._completions(snap, word):
+                    lid = self._known(snap, stem(longer))
+                    if lid is not None:
+                        group.variants.setdefault(lid, TYPO_WEIGHT)
             else:
                 # Keep every equally close correction: the other words of the question decide
                 # which one was meant (`tial multple pods` → tail, not trial).
-                spellings = [word, *self._corrections(snap, word)]
+                spellings = [word, *self._corrections(snap, word), *self._completions(snap, word)]
                 for fixed in spellings[1:]:
                     fid = self._known(snap, stem(fixed))
                     if fid is not None:

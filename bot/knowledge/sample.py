@@ -19,7 +19,6 @@ from bot.db.store import (
     store_feed_entries,
 )
 from bot.knowledge.embed import MODEL_ID, to_bytes
-from bot.knowledge.notes import chunk_markdown
 
 SAMPLE_PREFIX = "sample:"
 # Vectors of every sample chunk, made by bench/sample_embeddings.py: no encoding on first run.
@@ -28,7 +27,9 @@ SAMPLE_EMBEDDINGS = Path(__file__).resolve().parent.parent / "sample_data" / "em
 
 def load_sample_data(session: Session, with_embeddings: bool = True) -> int:
     """Index the bundled notes and feeds (and their shipped vectors); returns sources loaded."""
-    from bot.feeds.parse import parse_feed  # only on first run: `ask` need not import it
+    # Only on first run: a later `ask` need not import the parsers.
+    from bot.feeds.parse import parse_feed
+    from bot.knowledge.notes import chunk_markdown
 
     root = resources.files("bot") / "sample_data"
     loaded = 0

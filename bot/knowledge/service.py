@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -28,10 +29,10 @@ from bot.db.store import (
     source_revisions,
 )
 from bot.knowledge.embed import (
+    DIM,
     MODEL_ID,
     Encoder,
     embedding_text,
-    from_bytes,
     shared_encoder,
     to_bytes,
 )
@@ -121,8 +122,7 @@ class Answerer:
                 self._vectors_pending = True
             removed = have.keys() - wanted.keys()
             if changed or removed:
-                updates = _source_updates(session, sorted(changed), wanted)
-                self.index.update(updates, removed)
+                self.index.update(_source_updates(session, sorted(changed), wanted), removed)
             self._synced_once = True
             return len(changed)
 
@@ -218,6 +218,10 @@ class Answerer:
                 self._questions.popitem(last=False)
         return vector
 
+    def query_vector(self, question: str) -> np.ndarray | None:
+        """What the index is searched with: the embedding of the spell-corrected question."""
+        return self.question_vector(self.index.spelled(question))
+
     def ask(
         self,
         session: Session,
@@ -238,7 +242,7 @@ class Answerer:
             self.refresh_in_background(sessions)
         elif self.stale(session):
             self.refresh_in_background(sessions)
-        vector = self.question_vector(question)
+        vector = self.query_vector(question)
         boosts = self._boosts(session, question, vector)
         return self.index.search(question, limit=limit, query_vector=vector, boosts=boosts)
 
@@ -265,13 +269,26 @@ class Answerer:
 def _source_updates(
     session: Session, source_ids: list[int], revisions: dict[int, int]
 ) -> dict[int, SourceUpdate]:
-    updates: dict[int, SourceUpdate] = {
-        sid: SourceUpdate(revisions[sid], [], []) for sid in source_ids
-    }
+    updates: dict[int, SourceUpdate] = {}
+    missing = bytes(DIM * 2)  # a zero float16 row for a chunk whose vector is not stored yet
+    blobs: list[bytes] = []
+    flags: list[bool] = []
+
+    def close(update: SourceUpdate | None) -> None:
+        # One matrix per source, straight from the stored bytes: no array object per chunk.
+        if update is not None:
+            update.vectors = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(-1, DIM)
+            update.has_vector = np.array(flags, dtype=bool)
+        blobs.clear()
+        flags.clear()
+
+    current: SourceUpdate | None = None
     for row in index_rows(session, source_ids, MODEL_ID):
         (cid, sid, kind, title, section, text, url, name, article_id, start, end, blob) = row
-        update = updates[sid]
-        update.chunks.append(
+        if current is None or sid not in updates:
+            close(current)
+            current = updates[sid] = SourceUpdate(revisions[sid], [])
+        current.chunks.append(
             IndexedChunk(
                 id=cid,
                 source_id=sid,
@@ -280,12 +297,15 @@ def _source_updates(
                 section=section,
                 text=text,
                 url=url,
-                source_name=name,
+                source_name=sys.intern(name),
                 article_id=article_id,
                 line_start=start,
                 line_end=end,
             )
         )
-        assert update.vectors is not None
-        update.vectors.append(from_bytes(blob).astype(np.float32) if blob is not None else None)
+        blobs.append(blob if blob is not None else missing)
+        flags.append(blob is not None)
+    close(current)
+    for sid in source_ids:  # a source whose chunks are all gone
+        updates.setdefault(sid, SourceUpdate(revisions[sid], [], np.zeros((0, DIM)), None))
     return updates
