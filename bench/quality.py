@@ -104,7 +104,7 @@ def run_devopsbot(answerer: Answerer, questions: list[dict], repeat: int, verbos
         result = None
         for i in range(repeat):
             if i:
-                answerer._questions.clear()  # time the encoding too, not the question cache
+                answerer.forget_questions()  # time the encoding too, not the question cache
             t0 = time.perf_counter()
             vector = answerer.query_vector(q["q"])
             result = answerer.index.search(q["q"], limit=3, query_vector=vector)
@@ -193,7 +193,7 @@ def run_minilm(
         top = np.zeros(0, dtype=np.int64)
         sims = np.zeros(0)
         for _ in range(repeat):
-            answerer._questions.clear()
+            answerer.forget_questions()
             t0 = time.perf_counter()
             vector = answerer.question_vector(q["q"])
             sims = matrix @ vector

@@ -218,6 +218,11 @@ class Answerer:
                 self._questions.popitem(last=False)
         return vector
 
+    def forget_questions(self) -> None:
+        """Empty the question-vector cache (benchmarks time the encoding, not the cache)."""
+        with self._questions_lock:
+            self._questions.clear()
+
     def query_vector(self, question: str) -> np.ndarray | None:
         """What the index is searched with: the embedding of the spell-corrected question."""
         return self.question_vector(self.index.spelled(question))
