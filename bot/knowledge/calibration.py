@@ -32,6 +32,8 @@ FEATURES = (
     "agree",  # both rankings put it in their top 3
     "no_vector",  # no embedding for question or chunk: dense signals are missing
     "short",  # one-word question: little for either ranking to go on
+    "own_words",  # share of the question's words in the chunk's own title and text, not only
+    # in the heading path it inherits (a child bullet matching only through its parent's name)
 )
 
 
@@ -48,6 +50,7 @@ class Signals:
     unknown: float
     words: int
     has_vector: bool
+    own_words: float = 1.0  # share of the question's words in the chunk's own title and text
 
     def vector(self) -> list[float]:
         """The feature values, in FEATURES order."""
@@ -63,6 +66,7 @@ class Signals:
             1.0 if agree else 0.0,
             0.0 if self.has_vector else 1.0,
             1.0 if self.words <= 1 else 0.0,
+            self.own_words,
         ]
 
 

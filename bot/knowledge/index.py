@@ -668,6 +668,7 @@ class KnowledgeIndex:
                 unknown=unknown,
                 words=len(groups),
                 has_vector=has,
+                own_words=_own_words(groups, snap.chunks[doc], self._vocab),
             )
             out.append((signals, snap.chunks[doc]))
         return out
@@ -714,6 +715,14 @@ class KnowledgeIndex:
         ]
         answered = confidence >= self.calibration.threshold
         return SearchResult(question, answered, hits)
+
+
+def _own_words(groups: list[_Group], chunk: IndexedChunk, vocab: Mapping[str, int]) -> float:
+    """Share of the question's word groups found in the chunk's own title and text."""
+    if not groups:
+        return 0.0
+    own = {vocab.get(stem(w)) for w in words(chunk.title + " " + chunk.text)}
+    return sum(1 for g in groups if own & g.variants.keys()) / len(groups)
 
 
 def _idf_fn(n: int) -> Callable[[int], float]:
