@@ -310,3 +310,14 @@ def test_notes_remove_of_an_unknown_path_fails_and_removes_nothing(env, tmp_path
     assert proc.returncode == 1
     assert f"no notes loaded from {tmp_path / 'elsewhere'}" in proc.stderr
     assert len(run(["notes", "list", "--json"], env).stdout.splitlines()) == 2
+
+
+def test_notes_load_computes_the_embeddings_when_it_stores_the_chunks(env, tmp_path):
+    notes = tmp_path / "ops.md"
+    notes.write_text("# Ops\n\n- rotate certs: `certbot renew`\n- drain a node: `kubectl drain`\n")
+    out = run(["notes", "load", str(notes)], env).stdout
+    assert "computed 2 embeddings" in out
+    again = run(["notes", "load", str(notes)], env).stdout  # unchanged: nothing to encode
+    assert "computed" not in again and "1 unchanged" in again
+    top = json.loads(run(["ask", "--json", "renew tls certificates"], env).stdout)["results"][0]
+    assert "certbot renew" in top["text"]

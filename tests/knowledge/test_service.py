@@ -144,3 +144,20 @@ def test_a_question_is_answered_from_the_current_index_while_a_refresh_runs(sess
         assert not answerer.stale(s)
         top = answerer.ask(s, "drain a node", sessions=sessions).hits[0]
     assert "kubectl drain" in top.chunk.text
+
+
+def test_a_cold_start_reuses_the_cached_index_until_the_store_changes(sessions):
+    _load(sessions)
+    first = Answerer()
+    with sessions.begin() as s:
+        first.sync(s)
+        assert first.save_cache(s)
+    with sessions() as s:
+        restarted = Answerer()
+        assert restarted.load_cached(s)  # no chunk read or tokenized again
+        assert len(restarted.index) == len(first.index) == 4
+        top = restarted.ask(s, "stream the logs of a pod").hits[0]
+    assert "kubectl logs -f" in top.chunk.text
+    _load(sessions, NOTES + "- Drain a node: `kubectl drain {{node}}`\n")
+    with sessions() as s:
+        assert not Answerer().load_cached(s)  # built from another state of the store: ignored

@@ -277,3 +277,19 @@ def test_no_answer_says_so_shows_suggestions_and_points_to_help():
 def test_help_mentions_admins_only_when_restricted():
     assert "admins only" in all_text(help_message(True))
     assert "admins only" not in all_text(help_message(False))
+
+
+def test_a_likely_but_unconfirmed_answer_is_shown_in_full_as_the_closest_match():
+    hits = (
+        AnswerHit(note("stern: follow pods: `stern app`"), 0.6),
+        AnswerHit(note("k9s", id=3), 0.1),
+    )
+    message = answer_message(Answer("how do I tail multiple pods", False, hits))
+    text = all_text(message)
+    assert "not sure" in text and "`stern app`" in text  # shown, but not claimed as the answer
+    assert "I don't know" not in text
+    labels = [
+        e["text"]["text"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]
+    ]
+    assert labels == ["Share in channel", "More results", "👍", "👎"]  # votes teach most here
+    assert message.text.startswith("No confident answer")
