@@ -236,28 +236,31 @@ def build_scheduler(runtime: Runtime, client: WebClient | None) -> BackgroundSch
     # shutdown() marks the scheduler stopped before waiting for a running tick: the tick sees
     # that and ends after the feed or post in hand, so stopping the bot takes seconds.
     poller.should_stop = lambda: scheduler.state == STATE_STOPPED
+    _every(scheduler, poller.tick, tick, POLL_JOB_ID, "poll due feeds and announce new posts")
+    if runtime.settings.notes_paths:
+        _every(
+            scheduler,
+            NotesSyncer(runtime).tick,
+            runtime.settings.devopsbot_notes_sync_interval,
+            NOTES_JOB_ID,
+            "sync DEVOPSBOT_NOTES_PATH into the store",
+        )
+    return scheduler
+
+
+def _every(
+    scheduler: BackgroundScheduler, job: Callable[[], object], seconds: int, job_id: str, name: str
+) -> None:
+    """An interval job that runs now and then every `seconds`: one at a time, missed runs
+    merged into one, and a run late by less than an interval still runs."""
     scheduler.add_job(
-        poller.tick,
-        trigger=IntervalTrigger(seconds=tick, timezone=UTC),
-        id=POLL_JOB_ID,
-        name="poll due feeds and announce new posts",
+        job,
+        trigger=IntervalTrigger(seconds=seconds, timezone=UTC),
+        id=job_id,
+        name=name,
         replace_existing=True,
         coalesce=True,
         max_instances=1,
-        misfire_grace_time=max(30, tick),
+        misfire_grace_time=max(30, seconds),
         next_run_time=datetime.now(UTC),
     )
-    if runtime.settings.notes_paths:
-        every = runtime.settings.devopsbot_notes_sync_interval
-        scheduler.add_job(
-            NotesSyncer(runtime).tick,
-            trigger=IntervalTrigger(seconds=every, timezone=UTC),
-            id=NOTES_JOB_ID,
-            name="sync DEVOPSBOT_NOTES_PATH into the store",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=max(30, every),
-            next_run_time=datetime.now(UTC),  # the first sync runs as the bot starts
-        )
-    return scheduler

@@ -293,20 +293,9 @@ def _source_updates(
         if current is None or sid not in updates:
             close(current)
             current = updates[sid] = SourceUpdate(revisions[sid], [])
+        name = sys.intern(name)  # one string per source, not one per chunk
         current.chunks.append(
-            IndexedChunk(
-                id=cid,
-                source_id=sid,
-                kind=kind,
-                title=title,
-                section=section,
-                text=text,
-                url=url,
-                source_name=sys.intern(name),
-                article_id=article_id,
-                line_start=start,
-                line_end=end,
-            )
+            IndexedChunk(cid, sid, kind, title, section, text, url, name, article_id, start, end)
         )
         blobs.append(blob if blob is not None else missing)
         flags.append(blob is not None)
