@@ -52,7 +52,7 @@ Ranked = list[IndexedChunk]
 
 
 def score(questions: list[dict], ranked: list[Ranked], answered: list[bool]) -> dict:
-    hit1 = hit3 = 0
+    hit1 = first = hit3 = 0
     rr = 0.0
     answerable = none_ok = none_total = answered_n = answered_right = 0
     misses = []
@@ -71,6 +71,7 @@ def score(questions: list[dict], ranked: list[Ranked], answered: list[bool]) -> 
         ranks = [i for i, ok in enumerate(right) if ok]
         if ranks:
             rr += 1 / (ranks[0] + 1)
+            first += ranks[0] == 0
             hit3 += ranks[0] < 3
         # The eval README's hit@1: the right answer first *and* answered.
         hit1 += bool(ranks) and ranks[0] == 0 and ans
@@ -80,15 +81,7 @@ def score(questions: list[dict], ranked: list[Ranked], answered: list[bool]) -> 
             misses.append(f"(right first, not answered) {q['q']}")
     return {
         "hit@1": round(hit1 / max(answerable, 1), 3),
-        "first": round(
-            sum(
-                1
-                for q, h in zip(questions, ranked, strict=True)
-                if q["kind"] != "none" and h and is_right(q, *_fields(h[0]))
-            )
-            / max(answerable, 1),
-            3,
-        ),
+        "first": round(first / max(answerable, 1), 3),
         "hit@3": round(hit3 / max(answerable, 1), 3),
         "mrr": round(rr / max(answerable, 1), 3),
         "off_topic_unanswered": f"{none_ok}/{none_total}",

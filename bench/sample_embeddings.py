@@ -30,7 +30,7 @@ def main() -> None:
         upgrade(engine)
         sessions = session_factory(engine)
         with sessions.begin() as session:
-            load_sample_data(session, with_embeddings=False)
+            load_sample_data(session)
             rows = session.execute(
                 select(Chunk.text_hash, Chunk.title, Chunk.section, Chunk.text).distinct()
             ).all()

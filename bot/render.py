@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from bot.knowledge.articles import excerpt
-from bot.knowledge.calibration import CLOSEST_MATCH_FLOOR
 from bot.knowledge.index import Hit, SearchResult
 
 NO_ANSWER = "I don't know: nothing in the notes or feeds covers that well enough."
@@ -66,9 +65,8 @@ def result_text(result: SearchResult) -> str:
     """Human output: the best answer with its section and source, then up to two suggestions."""
     lines: list[str] = []
     hits = result.hits
-    tentative = not result.answered and bool(hits) and hits[0].score >= CLOSEST_MATCH_FLOOR
-    if result.answered or tentative:
-        if tentative:
+    if result.shows_best:
+        if not result.answered:
             lines.append(NOT_SURE)
         lines.extend(_best(hits[0]))
         rest = hits[1:3]

@@ -23,30 +23,11 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.db.models import Article, Delivery, Feed, Notice, Subscription
+from bot.db.sql import aware, insert_ignoring_duplicates
 from bot.feeds.filters import Filter, compile_filters, filter_text, keep, load_specs
 
 CLAIM_LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 12
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """A UTC-aware datetime (SQLite hands back naive ones; everything we store is UTC)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def insert_ignoring_duplicates(session: Session, model: type, rows: list[dict[str, Any]]) -> int:
-    """INSERT rows, silently skipping those that hit a unique constraint; returns rows inserted."""
-    if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    result = session.execute(insert(model).values(rows).on_conflict_do_nothing())
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 # -- what is owed ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, insert, select, update
@@ -21,6 +21,7 @@ from bot.db.models import (
     Source,
     utcnow,
 )
+from bot.db.sql import aware, insert_ignoring_duplicates
 from bot.knowledge.chunk import ChunkDraft, chunk_text_hash
 from bot.knowledge.index import IndexedChunk
 
@@ -219,11 +220,6 @@ class NoteSourceView:
     loaded_at: datetime
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite hands timestamps back naive; every timestamp we store is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def notes_sources(session: Session) -> list[NoteSourceView]:
     """Every notes source with its chunk count and when its current content was loaded."""
     chunks = select(Chunk.source_id, func.count().label("n")).group_by(Chunk.source_id).subquery()
@@ -233,7 +229,7 @@ def notes_sources(session: Session) -> list[NoteSourceView]:
         .where(Source.kind == "notes")
         .order_by(Source.key)
     )
-    return [NoteSourceView(key, title, int(n), _aware(at)) for key, title, n, at in rows]
+    return [NoteSourceView(key, title, int(n), aware(at) or at) for key, title, n, at in rows]
 
 
 def note_source_hashes(session: Session) -> dict[str, str | None]:
@@ -312,35 +308,31 @@ def chunks_without_embedding(
     return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
+def hashes_without_embedding(session: Session, model: str, among: Collection[str]) -> set[str]:
+    """Which of these text hashes stored chunks have, with no vector for `model` yet."""
+    hashes = list(among)
+    out: set[str] = set()
+    for start in range(0, len(hashes), 500):  # stay under every driver's bound-parameter limit
+        stmt = (
+            select(Chunk.text_hash)
+            .outerjoin(
+                ChunkEmbedding,
+                (ChunkEmbedding.text_hash == Chunk.text_hash) & (ChunkEmbedding.model == model),
+            )
+            .where(Chunk.text_hash.in_(hashes[start : start + 500]))
+            .where(ChunkEmbedding.text_hash.is_(None))
+            .distinct()
+        )
+        out.update(session.scalars(stmt))
+    return out
+
+
 def save_embeddings(session: Session, model: str, vectors: Sequence[tuple[str, bytes]]) -> None:
     """Store vectors by text hash; one another replica stored first is kept, not an error."""
-    if not vectors:
-        return
     rows = [
         {"model": model, "text_hash": h, "vector": v, "created_at": utcnow()} for h, v in vectors
     ]
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        session.execute(pg_insert(ChunkEmbedding).on_conflict_do_nothing(), rows)
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        session.execute(sqlite_insert(ChunkEmbedding).on_conflict_do_nothing(), rows)
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        session.execute(insert(ChunkEmbedding), rows)
-
-
-def prune_embeddings(session: Session, model: str) -> int:
-    """Drop vectors no chunk uses any more (removed notes, other models); returns how many."""
-    used = select(Chunk.text_hash).where(Chunk.text_hash.is_not(None)).distinct()
-    result = session.execute(
-        delete(ChunkEmbedding).where(
-            (ChunkEmbedding.model != model) | ChunkEmbedding.text_hash.not_in(used)
-        )
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    insert_ignoring_duplicates(session, ChunkEmbedding, rows)
 
 
 def index_rows(session: Session, source_ids: Collection[int], model: str) -> Iterator[tuple]:

@@ -11,6 +11,7 @@ import snowballstemmer
 # `proxy_pass`); we split those into parts as well so both forms match.
 _WORD = re.compile(r"[a-z0-9]+(?:[._\-'][a-z0-9]+)*")
 _PARTS = re.compile(r"[a-z0-9]+")
+_TRAILING = re.compile(r"[\s?!.]+$")
 
 STOP_WORDS = frozenset(
     [
@@ -236,6 +237,12 @@ def stem(word: str) -> str:
     if not word.isalpha() or len(word) <= 3:
         return word
     return _stemmer().stemWord(word)
+
+
+def question_key(question: str) -> str:
+    """A question's normalized form, by which the same question asked twice is recognised:
+    lower case, single spaces, no trailing '?', '!' or '.'."""
+    return _TRAILING.sub("", " ".join(question.lower().split()))[:255]
 
 
 def words(text: str) -> list[str]:

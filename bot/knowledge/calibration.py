@@ -21,6 +21,12 @@ import numpy as np
 # "the closest match" rather than as the answer: a product choice, not a fitted value.
 CLOSEST_MATCH_FLOOR = 0.5
 
+
+def shown_in_full(answered: bool, best_score: float | None) -> bool:
+    """Whether the best hit is shown in full: as the answer, or as the closest match."""
+    return answered or (best_score is not None and best_score >= CLOSEST_MATCH_FLOOR)
+
+
 FEATURES = (
     "dense",  # cosine between question and chunk embeddings
     "dense_margin",  # cosine minus the best cosine of any chunk (≤ 0)

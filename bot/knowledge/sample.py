@@ -10,23 +10,25 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot.db.models import Chunk, Source
+from bot.db.models import Source
 from bot.db.store import (
     count_sources,
     get_or_create_source,
     replace_note_chunks,
-    save_embeddings,
     store_feed_entries,
 )
-from bot.knowledge.embed import MODEL_ID, to_bytes
+from bot.knowledge.embed import MODEL_ID
 
 SAMPLE_PREFIX = "sample:"
 # Vectors of every sample chunk, made by bench/sample_embeddings.py: no encoding on first run.
 SAMPLE_EMBEDDINGS = Path(__file__).resolve().parent.parent / "sample_data" / "embeddings.npz"
 
 
-def load_sample_data(session: Session, with_embeddings: bool = True) -> int:
-    """Index the bundled notes and feeds (and their shipped vectors); returns sources loaded."""
+def load_sample_data(session: Session) -> int:
+    """Index the bundled notes and feeds; returns how many sources were loaded.
+
+    Their vectors ship in SAMPLE_EMBEDDINGS: `embed_missing` takes them from there.
+    """
     # Only on first run: a later `ask` need not import the parsers.
     from bot.feeds.parse import parse_feed
     from bot.knowledge.notes import chunk_markdown
@@ -45,8 +47,6 @@ def load_sample_data(session: Session, with_embeddings: bool = True) -> int:
         source = get_or_create_source(session, "feed", SAMPLE_PREFIX + item.name, parsed.title)
         store_feed_entries(session, source, parsed)
         loaded += 1
-    if with_embeddings:
-        store_sample_embeddings(session)
     return loaded
 
 
@@ -60,19 +60,6 @@ def shipped_vectors() -> dict[str, np.ndarray]:
             return {}  # made for another model: the chunks get encoded like any others
         vectors = data["vectors"]
         return {h: vectors[i] for i, h in enumerate(data["hashes"].tolist())}
-
-
-def store_sample_embeddings(session: Session) -> int:
-    """Copy the shipped vectors of the sample chunks into the store; returns how many."""
-    shipped = shipped_vectors()
-    wanted = set(
-        session.scalars(
-            select(Chunk.text_hash).join(Source).where(Source.key.startswith(SAMPLE_PREFIX))
-        )
-    )
-    rows = [(h, to_bytes(v)) for h, v in shipped.items() if h in wanted]
-    save_embeddings(session, MODEL_ID, rows)
-    return len(rows)
 
 
 def ensure_sample_data(session: Session) -> bool:

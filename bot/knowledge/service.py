@@ -23,11 +23,13 @@ from bot.db.store import (
     answer_votes,
     cached_index,
     chunks_without_embedding,
+    hashes_without_embedding,
     index_rows,
     save_embeddings,
     save_index_cache,
     source_revisions,
 )
+from bot.knowledge.analysis import question_key
 from bot.knowledge.embed import (
     DIM,
     MODEL_ID,
@@ -65,23 +67,30 @@ def _fingerprint(revisions: dict[int, int]) -> str:
     return hashlib.sha256((_code_version() + state).encode()).hexdigest()
 
 
+def store_shipped_vectors(session: Session) -> int:
+    """Chunk texts that are the bundled sample's get its shipped vectors: no model needed, so
+    even a start-up that encodes nothing indexes them complete. Returns how many it stored."""
+    shipped = shipped_vectors()
+    missing = hashes_without_embedding(session, MODEL_ID, shipped.keys()) if shipped else set()
+    save_embeddings(session, MODEL_ID, [(h, to_bytes(shipped[h])) for h in missing])
+    session.flush()
+    return len(missing)
+
+
 def embed_missing(session: Session, encoder: Encoder, limit: int | None = None) -> int:
     """Give every stored chunk text a vector for the current model; returns how many it stored.
 
-    Each text is encoded once, whatever how many chunks share it; texts of the bundled sample
-    notes and feeds take their shipped vectors instead of being encoded.
+    Each text is encoded once, whatever how many chunks share it.
     """
-    done = 0
-    shipped = shipped_vectors()
+    done = store_shipped_vectors(session)
     while limit is None or done < limit:
         batch = chunks_without_embedding(session, MODEL_ID, EMBED_BATCH)
         if not batch:
             break
-        known = [(h, to_bytes(shipped[h])) for h, *_ in batch if h in shipped]
-        todo = [row for row in batch if row[0] not in shipped]
-        vectors = encoder.encode([embedding_text(t, s, x) for _, t, s, x in todo])
-        rows = known + [(h, to_bytes(v)) for (h, *_), v in zip(todo, vectors, strict=True)]
-        save_embeddings(session, MODEL_ID, rows)
+        vectors = encoder.encode([embedding_text(t, s, x) for _, t, s, x in batch])
+        save_embeddings(
+            session, MODEL_ID, [(h, to_bytes(v)) for (h, *_), v in zip(batch, vectors, strict=True)]
+        )
         session.flush()
         done += len(batch)
     return done
@@ -101,6 +110,9 @@ class Answerer:
         self._background: threading.Thread | None = None
         self._questions: OrderedDict[str, np.ndarray] = OrderedDict()
         self._questions_lock = threading.Lock()
+        # Questions people voted on, by key: read for every question asked, so never evicted
+        # (their number is that of distinct voted questions).
+        self._voted: dict[str, np.ndarray] = {}
 
     # -- keeping the index in step ------------------------------------------------------------
 
@@ -119,6 +131,7 @@ class Answerer:
                 changed |= self.index.sources_missing_vectors() & wanted.keys()
                 self._vectors_pending = False
             else:
+                store_shipped_vectors(session)
                 self._vectors_pending = True
             removed = have.keys() - wanted.keys()
             if changed or removed:
@@ -201,6 +214,7 @@ class Answerer:
 
     def question_vector(self, question: str) -> np.ndarray | None:
         """The question's embedding (cached), or None when the model cannot be loaded."""
+        # The model is uncased and ignores spacing: this key changes nothing it would read.
         key = " ".join(question.lower().split())
         with self._questions_lock:
             cached = self._questions.get(key)
@@ -257,14 +271,23 @@ class Answerer:
         rows = answer_votes(session)
         if not rows:
             return {}
-        key = " ".join(question.lower().split()).rstrip("?")
+        key = question_key(question)
+        voted = {question_key(q): q for q, *_ in rows}
+        if vector is not None:
+            new = [k for k in voted if k not in self._voted and k != key]
+            if new:
+                try:
+                    for k, v in zip(new, self.encoder.encode([voted[k] for k in new]), strict=True):
+                        self._voted[k] = v
+                except Exception:  # votes on other wordings wait; the same question still counts
+                    log.exception("encoding voted questions failed")
         votes = []
         for voted_question, chunk_id, user_id, value in rows:
-            if " ".join(voted_question.lower().split()).rstrip("?") == key:
+            other = question_key(voted_question)
+            if other == key:
                 similarity = 1.0
-            elif vector is not None:
-                other = self.question_vector(voted_question)
-                similarity = float(other @ vector) if other is not None else 0.0
+            elif vector is not None and other in self._voted:
+                similarity = float(self._voted[other] @ vector)
             else:
                 similarity = 0.0
             votes.append(Vote(chunk_id, user_id, value, similarity))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.knowledge.calibration import CLOSEST_MATCH_FLOOR
+from bot.knowledge.calibration import shown_in_full
 from bot.knowledge.index import IndexedChunk
 from bot.slack.mrkdwn import (
     SECTION_LIMIT,
@@ -67,6 +67,11 @@ class Answer:
     question: str
     answered: bool
     hits: tuple[AnswerHit, ...] = ()
+
+    @property
+    def shows_best(self) -> bool:
+        """The best hit is shown in full: stated as the answer, or as the closest match."""
+        return bool(self.hits) and shown_in_full(self.answered, self.hits[0].score)
 
 
 # -- small pieces ------------------------------------------------------------------------------
@@ -223,12 +228,11 @@ def _actions(answer: Answer, style: Style) -> dict[str, Any] | None:
     elements = []
     # A tentative answer is shown in full too: the asker can judge it, share it, and vote on it
     # (votes on tentative answers are the ones that teach the ranking the most).
-    shown = answer.answered or (bool(answer.hits) and answer.hits[0].score >= CLOSEST_MATCH_FLOOR)
-    if style == "private" and shown and answer.hits:
+    if style == "private" and answer.shows_best:
         elements.append(button("Share in channel", ACTION_SHARE, value, style="primary"))
     if answer.hits:
         elements.append(button("More results", ACTION_MORE, value))
-    if shown and answer.hits:
+    if answer.shows_best:
         elements.append(button("👍", ACTION_VOTE_UP, value))
         elements.append(button("👎", ACTION_VOTE_DOWN, value))
     return {"type": "actions", "elements": elements} if elements else None
@@ -246,15 +250,12 @@ def answer_message(
     blocks: list[dict[str, Any]] = [section(f":speech_balloon: *{question}*")]
     if style == "shared":
         blocks.append(context(f"Asked by {mention(asked_by)} with `/devops`"))
-    if answer.answered and answer.hits:
-        blocks.extend(best_answer_blocks(answer.hits[0]))
-        more = answer.hits[1:3]
-        if more:
-            blocks.append(divider())
-            blocks.append(section("*See also*\n" + "\n".join(suggestion_line(h) for h in more)))
-    elif answer.hits and answer.hits[0].score >= CLOSEST_MATCH_FLOOR:
-        # Not confident enough to call it the answer, but likely enough to show in full.
-        blocks.append(section(":thinking_face: I'm not sure this answers it. The closest match:"))
+    if answer.shows_best:
+        if not answer.answered:
+            # Not confident enough to call it the answer, but likely enough to show in full.
+            blocks.append(
+                section(":thinking_face: I'm not sure this answers it. The closest match:")
+            )
         blocks.extend(best_answer_blocks(answer.hits[0]))
         more = answer.hits[1:3]
         if more:

@@ -200,7 +200,7 @@ def prepare_store(runtime: Runtime) -> None:
             log.info("another replica is loading the sample data")
     # Index what the store holds now; vectors still missing (an upgraded store, a big ingest)
     # are computed in the background while questions are already answered.
-    with runtime.sessions() as session:
+    with runtime.sessions.begin() as session:
         runtime.answerer.sync(session, embed=False)
     runtime.answerer.refresh_in_background(runtime.sessions)
 

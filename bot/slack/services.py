@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import AnswerFeedback, Article, AskedQuestion, Chunk, HandledEvent, utcnow
 from bot.db.store import as_indexed
+from bot.knowledge.analysis import question_key
 from bot.knowledge.index import SearchResult
 from bot.runtime import Runtime
 from bot.slack.answer_blocks import (
@@ -66,7 +66,6 @@ _PRUNE_EVERY = 200
 _CHANNELS_TTL = 60.0  # conversations.list is Tier 2 (20/min): don't call it per home view
 # Messages that carry a person's words; edits, deletions, joins and bot posts do not.
 _ANSWERABLE_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
-_TRAILING = re.compile(r"[\s?!.]+$")
 
 # App Home's "most asked" is shown to everyone, so a question asked privately (an ephemeral
 # /devops answer, a DM) is listed only once this many different people asked it...
@@ -77,11 +76,6 @@ _PUBLIC_SURFACES = ("mention", SURFACE_SHARE)
 # Conversation ids: C… channels; D… DMs and G… group DMs (or legacy private groups) hold only a
 # few people, so a mention or share there does not make a question public.
 _CHANNEL_PREFIX = "C"
-
-
-def question_key(question: str) -> str:
-    """The normalized form used to count "most asked": lower case, single spaces, no '?'."""
-    return _TRAILING.sub("", " ".join(question.lower().split()))[:255]
 
 
 def conversation_question(event: dict[str, Any], bot_user_id: str | None) -> str | None:

@@ -16,7 +16,7 @@ depends_on = None
 
 
 def _text_hash(title: str, section: str, text: str) -> str:
-    # Same rule as bot.knowledge.embed.text_hash, frozen here so this migration never changes.
+    # Same rule as bot.knowledge.chunk.chunk_text_hash, frozen here so this migration never changes.
     digest = hashlib.sha256()
     for part in (title, section, text):
         digest.update((part or "").encode("utf-8", "surrogatepass"))

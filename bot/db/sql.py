@@ -1,0 +1,28 @@
+"""Small SQL helpers the store and the outbox share, for SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A UTC-aware datetime (SQLite hands back naive ones; everything we store is UTC)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def insert_ignoring_duplicates(session: Session, model: type, rows: list[dict[str, Any]]) -> int:
+    """INSERT rows, silently skipping those that hit a unique constraint; returns rows inserted."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    result = session.execute(insert(model).values(rows).on_conflict_do_nothing())
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
