@@ -24,6 +24,7 @@ import numpy as np
 from bench.common import CALIBRATION, build_store, is_right, load_questions
 from bot.knowledge.calibration import ANSWER_FEATURES, FEATURES, Calibration, answer_features
 from bot.knowledge.embed import MODEL_ID
+from bot.knowledge.index import distinct, evidence
 
 OUT = Path(__file__).resolve().parent.parent / "bot" / "knowledge" / "calibration.json"
 L2 = 1.0
@@ -49,7 +50,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarr
 def question_rows(
     answerer, questions: list[dict]
 ) -> list[tuple[np.ndarray, np.ndarray, list, dict]]:
-    """Per question: its candidates' feature rows, their labels, their signals, the question."""
+    """Per question: its candidates' feature rows, their labels, (signals, chunk) pairs, the
+    question."""
     out = []
     for q in questions:
         vector = answerer.query_vector(q["q"])
@@ -61,24 +63,28 @@ def question_rows(
                 for _, c in found
             ]
         )
-        out.append((x, y, [sig for sig, _ in found], q))
+        out.append((x, y, found, q))
     return out
 
 
 def answer_rows(rows, weights: np.ndarray, bias: float) -> tuple[np.ndarray, np.ndarray]:
-    """Question-level features of the ranker's top two candidates, and whether the top is right."""
+    """Question-level features of the ranker's best distinct candidates, as the index computes
+    them when it answers, and whether the best is right."""
     xs, ys = [], []
-    for x, y, signals, _ in rows:
+    for x, y, found, _ in rows:
         if not len(x):
             xs.append(np.zeros(len(ANSWER_FEATURES)))
             ys.append(0.0)
             continue
         p = 1 / (1 + np.exp(-np.clip(x @ weights + bias, -30, 30)))
-        order = np.argsort(-p, kind="stable")
-        i, j = order[0], order[1] if len(order) > 1 else order[0]
-        p_second = p[j] if j != i else 0.0
-        xs.append(answer_features(float(p[i]), float(p_second), signals[i], signals[j]))
-        ys.append(float(y[i]))
+        label = {id(chunk): y[i] for i, (_, chunk) in enumerate(found)}
+        order = sorted(range(len(found)), key=lambda i: (-p[i], found[i][1].id))
+        ranked = [(float(p[i]), found[i][0], found[i][1]) for i in order]
+        chosen = distinct(ranked, 2)
+        p_top, top, top_chunk = chosen[0]
+        p_second, second, _ = chosen[1] if len(chosen) > 1 else (0.0, top, None)
+        xs.append(answer_features(p_top, p_second, top, second, evidence(ranked, chosen)))
+        ys.append(float(label[id(top_chunk)]))
     return np.array(xs), np.array(ys)
 
 

@@ -365,9 +365,10 @@ def index_rows(session: Session, source_ids: Collection[int], model: str) -> Ite
             )
             .where(Chunk.source_id.in_(ids[start : start + 500]))
             .order_by(Chunk.source_id, Chunk.position, Chunk.id)
+            # Streamed: the ORM buffers a whole result otherwise, and at 100,000 chunks every
+            # row with its vector bytes held at once would add a third to the index's memory.
+            .execution_options(yield_per=1000)
         )
-        # Streamed: at 100,000 chunks, holding every row (and its vector bytes) at once would
-        # double the memory the index needs.
         yield from (tuple(r) for r in session.execute(stmt))
 
 

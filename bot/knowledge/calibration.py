@@ -86,10 +86,26 @@ ANSWER_FEATURES = (
     "log_words",  # log(1 + content words in the question)
     "both_first",  # the lexical and the dense ranking both put it first
     "lexical_top",  # its lexical score relative to the best lexical candidate
+    # Siblings: the runner-up comes from the same note or feed, and the share of the five best
+    # candidates that do. A page of near-identical examples (`kubectl logs` with and without
+    # --follow) makes the choice between them unsure even when the page is surely right.
+    "same_source",
+    "source_share",
+    "own_words_top",  # share of the question's words in the best chunk's own text
 )
 
 
-def answer_features(p_top: float, p_second: float, top: Signals, second: Signals) -> list[float]:
+@dataclass(frozen=True)
+class Evidence:
+    """What the answer model reads about the best candidate beyond its signals."""
+
+    same_source: bool = False  # the runner-up comes from the same source
+    source_share: float = 0.0  # share of the five best candidates from the best one's source
+
+
+def answer_features(
+    p_top: float, p_second: float, top: Signals, second: Signals, evidence: Evidence = Evidence()
+) -> list[float]:
     """The question-level features the answer model reads, in ANSWER_FEATURES order."""
     return [
         p_top,
@@ -101,6 +117,9 @@ def answer_features(p_top: float, p_second: float, top: Signals, second: Signals
         math.log1p(top.words),
         1.0 if top.dense_rank == 0 and top.lexical_rank == 0 else 0.0,
         top.lexical,
+        1.0 if evidence.same_source else 0.0,
+        evidence.source_share,
+        top.own_words,
     ]
 
 
@@ -116,10 +135,15 @@ class Calibration:
     answer_bias: float = 0.0
 
     def answer_probability(
-        self, p_top: float, p_second: float, top: Signals, second: Signals
+        self,
+        p_top: float,
+        p_second: float,
+        top: Signals,
+        second: Signals,
+        evidence: Evidence = Evidence(),
     ) -> float:
         """P(the best candidate answers the question)."""
-        x = answer_features(p_top, p_second, top, second)
+        x = answer_features(p_top, p_second, top, second, evidence)
         z = sum(w * v for w, v in zip(self.answer_weights, x, strict=True)) + self.answer_bias
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 

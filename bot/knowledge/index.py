@@ -27,7 +27,13 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from bot.knowledge.analysis import STOP_WORDS, SYNONYMS, content_words, stem, words
-from bot.knowledge.calibration import Calibration, Signals, default_calibration, shown_in_full
+from bot.knowledge.calibration import (
+    Calibration,
+    Evidence,
+    Signals,
+    default_calibration,
+    shown_in_full,
+)
 from bot.knowledge.chunk import SECTION_SEP
 
 # BM25 constants and field weights: a word in a chunk's title counts like several in its body;
@@ -730,11 +736,11 @@ class KnowledgeIndex:
             probs = np.clip(probs * factor, 0.0, 0.999)
         order = sorted(range(len(found)), key=lambda i: (-probs[i], found[i][1].id))
         ranked = [(float(probs[i]), found[i][0], found[i][1]) for i in order]
-        chosen = _distinct(ranked, max(limit, 2))
+        chosen = distinct(ranked, max(limit, 2))
         p_top, top_signals, _ = chosen[0]
         p_second, second_signals, _ = chosen[1] if len(chosen) > 1 else (0.0, top_signals, None)
         confidence = self.calibration.answer_probability(
-            p_top, p_second, top_signals, second_signals
+            p_top, p_second, top_signals, second_signals, evidence(ranked, chosen)
         )
         # The best hit carries the probability that it answers the question; the others their
         # own, never above it.
@@ -779,9 +785,19 @@ def _last_section(section: str) -> str:
     return section.rsplit(SECTION_SEP, 1)[-1].strip()
 
 
-def _distinct(
-    candidates: list[tuple[float, Signals, IndexedChunk]], limit: int
-) -> list[tuple[float, Signals, IndexedChunk]]:
+Ranked = list[tuple[float, Signals, IndexedChunk]]
+
+
+def evidence(ranked: Ranked, chosen: Ranked) -> Evidence:
+    """How crowded the best answer's own source is among the best candidates."""
+    source = chosen[0][2].source_id
+    return Evidence(
+        same_source=len(chosen) > 1 and chosen[1][2].source_id == source,
+        source_share=sum(c.source_id == source for _, _, c in ranked[:5]) / 5,
+    )
+
+
+def distinct(candidates: Ranked, limit: int) -> Ranked:
     """Best chunk per article, and no note chunk nested in (or around) one already chosen."""
     chosen: list[tuple[float, Signals, IndexedChunk]] = []
     for cand in candidates:

@@ -6,6 +6,7 @@ picked up by a background refresh that builds the next index snapshot aside and 
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
@@ -136,6 +137,7 @@ class Answerer:
             removed = have.keys() - wanted.keys()
             if changed or removed:
                 self.index.update(_source_updates(session, sorted(changed), wanted), removed)
+                _release_free_memory()
             self._synced_once = True
             return len(changed)
 
@@ -292,6 +294,16 @@ class Answerer:
                 similarity = 0.0
             votes.append(Vote(chunk_id, user_id, value, similarity))
         return rank_factors(votes)
+
+
+def _release_free_memory() -> None:
+    """Hand the heap a rebuild left free back to the system (glibc keeps it otherwise: ~80 MB
+    at 100,000 chunks). Best effort: elsewhere this does nothing."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _source_updates(

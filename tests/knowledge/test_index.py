@@ -15,7 +15,7 @@ import pytest
 from bot.knowledge.analysis import content_words, stem
 from bot.knowledge.chunk import chunk_text_hash
 from bot.knowledge.embed import embedding_text, shared_encoder
-from bot.knowledge.index import IndexedChunk, KnowledgeIndex, SourceUpdate
+from bot.knowledge.index import IndexedChunk, KnowledgeIndex, SourceUpdate, distinct, evidence
 from bot.knowledge.notes import chunk_markdown
 from bot.knowledge.sample import shipped_vectors
 
@@ -217,3 +217,17 @@ def test_results_never_repeat_a_nested_bullet_or_an_article(index):
     for i, (sa, a0, a1) in enumerate(spans):
         for sb, b0, b1 in spans[i + 1 :]:
             assert sa != sb or not (a0 <= (b1 or b0) and b0 <= (a1 or a0))
+
+
+def _example(i: int, source_id: int) -> IndexedChunk:
+    return IndexedChunk(i, source_id, "note", f"t{i}", "", f"example {i}")
+
+
+def test_sibling_evidence_counts_the_best_answers_own_page():
+    # A page of near-identical examples: the page is likely right, the example less surely.
+    ranked = [(0.9 - i / 10, None, _example(i, 1 if i < 3 else 2)) for i in range(6)]
+    siblings = evidence(ranked, distinct(ranked, 2))
+    assert siblings.same_source and siblings.source_share == pytest.approx(3 / 5)
+    ranked = [(0.9 - i / 10, None, _example(i, i + 1)) for i in range(6)]
+    strangers = evidence(ranked, distinct(ranked, 2))
+    assert not strangers.same_source and strangers.source_share == pytest.approx(1 / 5)
