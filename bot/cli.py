@@ -443,7 +443,12 @@ def feeds_resume(ctx: Context, ref: str | None, channel_id: str | None, broken: 
 
 @feeds.command("import")
 @click.argument("file", type=click.File("rb"))
-@click.option("--channel", "channel_id", metavar="ID", help="Announce every feed to this channel.")
+@click.option(
+    "--channel",
+    "channel_id",
+    metavar="ID",
+    help="Announce every feed to this channel (default: the channel each outline names).",
+)
 @pass_ctx
 def feeds_import(ctx: Context, file: BinaryIO, channel_id: str | None) -> None:
     """Subscribe every feed listed in an OPML file (`-` reads stdin)."""

@@ -329,8 +329,31 @@ def resume_broken(session: Session) -> list[SubscriptionView]:
 
 # -- OPML --------------------------------------------------------------------------------------
 
+# Subscription settings ride on each outline as attributes in our own namespace: other readers
+# ignore them, and an export imported into an empty store restores every subscription as it was.
+OPML_NS = "urn:devopsbot:opml:1"
+_NS = f"{{{OPML_NS}}}"
+ET.register_namespace("devopsbot", OPML_NS)
 
-def _opml_outlines(data: bytes) -> list[tuple[str, str]]:
+
+@dataclass(frozen=True)
+class Outline:
+    """One feed outline of an OPML file, with the subscription settings it carries (if any)."""
+
+    url: str
+    title: str
+    channel_id: str | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    paused: bool = False
+    unfurl: bool = False
+
+
+def _specs(value: str | None) -> tuple[str, ...]:
+    return tuple(load_specs(value)) if value else ()
+
+
+def _opml_outlines(data: bytes) -> list[Outline]:
     if b"<!ENTITY" in data:
         raise SubscriptionError("The OPML file declares XML entities, which are not accepted.")
     try:
@@ -339,13 +362,23 @@ def _opml_outlines(data: bytes) -> list[tuple[str, str]]:
         raise SubscriptionError(f"That is not a readable OPML file ({exc}).") from None
     if root.tag.lower() != "opml":
         raise SubscriptionError(f"That is not an OPML file (its root element is <{root.tag}>).")
-    found: dict[str, str] = {}
+    found: dict[tuple[str, str | None], Outline] = {}
     for outline in root.iter("outline"):
-        attrs = {k.lower(): v for k, v in outline.attrib.items()}
+        attrs = {k.lower(): v for k, v in outline.attrib.items() if not k.startswith(_NS)}
+        ours = {k[len(_NS) :]: v for k, v in outline.attrib.items() if k.startswith(_NS)}
         url = (attrs.get("xmlurl") or "").strip()
-        if url and url not in found:
-            found[url] = (attrs.get("title") or attrs.get("text") or "").strip()
-    return list(found.items())
+        channel = (ours.get("channel") or "").strip() or None
+        if url and (url, channel) not in found:
+            found[(url, channel)] = Outline(
+                url=url,
+                title=(attrs.get("title") or attrs.get("text") or "").strip(),
+                channel_id=channel,
+                include=_specs(ours.get("include")),
+                exclude=_specs(ours.get("exclude")),
+                paused=ours.get("paused") == "true",
+                unfurl=ours.get("unfurl") == "true",
+            )
+    return list(found.values())
 
 
 def import_opml(
@@ -355,25 +388,46 @@ def import_opml(
     channel_id: str | None = None,
     http: httpx.Client | None = None,
 ) -> list[ImportedFeed]:
-    """Subscribe every feed of an OPML file (to `channel_id`, or index-only); one bad feed
-    does not stop the others."""
+    """Subscribe every feed of an OPML file; one bad feed does not stop the others.
+
+    Outlines written by `export_opml` restore their channel, filters, unfurl and paused state;
+    `channel_id` sends every feed to that channel instead; plain outlines (other readers'
+    files) without it are index-only.
+    """
     channel_id = _check_channel(channel_id)
     outlines = _opml_outlines(data)
     if not outlines:
         raise SubscriptionError("The OPML file lists no feeds (no outline has an xmlUrl).")
     imported = []
-    for url, title in outlines:
+    for item in outlines:
         try:
-            result = subscribe(session, url, channel_id, settings, http=http)
+            result = subscribe(
+                session,
+                item.url,
+                channel_id or item.channel_id,
+                settings,
+                http=http,
+                include=item.include,
+                exclude=item.exclude,
+                unfurl=item.unfurl,
+            )
+            if item.paused and result.created:
+                result = SubscribeResult(
+                    pause(session, str(result.subscription.id)),
+                    result.created,
+                    result.backfilled,
+                    result.articles_indexed,
+                )
         except SubscriptionError as exc:
-            imported.append(ImportedFeed(url, title, None, str(exc)))
+            imported.append(ImportedFeed(item.url, item.title, None, str(exc)))
         else:
-            imported.append(ImportedFeed(url, result.subscription.feed_title, result, None))
+            imported.append(ImportedFeed(item.url, result.subscription.feed_title, result, None))
     return imported
 
 
 def export_opml(session: Session) -> str:
-    """Every polled feed as an OPML 2.0 document (titles, feed and site URLs)."""
+    """Every feed as an OPML 2.0 document: one outline per subscription (titles, feed and site
+    URLs, plus its channel, filters, unfurl and paused state in the devopsbot namespace)."""
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
     ET.SubElement(head, "title").text = "devopsbot feeds"
@@ -382,10 +436,27 @@ def export_opml(session: Session) -> str:
     )
     body = ET.SubElement(root, "body")
     for feed in session.scalars(select(Feed).order_by(func.lower(Feed.title), Feed.url)):
-        attrs = {"type": "rss", "text": feed.title or feed.url, "title": feed.title or feed.url}
-        attrs["xmlUrl"] = feed.url
+        base = {"type": "rss", "text": feed.title or feed.url, "title": feed.title or feed.url}
+        base["xmlUrl"] = feed.url
         if feed.site_url:
-            attrs["htmlUrl"] = feed.site_url
-        ET.SubElement(body, "outline", attrs)
+            base["htmlUrl"] = feed.site_url
+        subs = session.scalars(
+            select(Subscription).where(Subscription.feed_id == feed.id).order_by(Subscription.id)
+        ).all()
+        for sub in subs or [None]:
+            attrs = dict(base)
+            if sub is not None and sub.channel_id:
+                attrs[_NS + "channel"] = sub.channel_id
+                if load_specs(sub.include_filters):
+                    attrs[_NS + "include"] = sub.include_filters or "[]"
+                if load_specs(sub.exclude_filters):
+                    attrs[_NS + "exclude"] = sub.exclude_filters or "[]"
+                if sub.unfurl:
+                    attrs[_NS + "unfurl"] = "true"
+                if sub.status == "paused":
+                    attrs[_NS + "paused"] = "true"
+            if attrs == base and any(o.attrib == base for o in body):
+                continue  # one plain outline per feed is enough
+            ET.SubElement(body, "outline", attrs)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

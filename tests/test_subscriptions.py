@@ -300,6 +300,50 @@ def test_opml_round_trips(bot, feed_server, tmp_path, fake_slack):
     fresh.close()
 
 
+def _settings_of(views):
+    return sorted(
+        (v.feed_url, v.channel_id, v.include, v.exclude, v.unfurl, v.status) for v in views
+    )
+
+
+def test_an_export_imported_into_an_empty_store_restores_every_subscription(
+    bot, feed_server, tmp_path, fake_slack
+):
+    e13 = feed_server.serve("/e13.xml", seed("e13-dev.rss.xml"))
+    shipit = feed_server.serve("/shipit.xml", seed("shipit-dev.atom.xml"))
+    indexed = feed_server.serve("/analogous.xml", seed("analogous-dev.rss.xml"))
+    bot.subscribe(e13, "C0OPS", include=["kubernetes", "re:^K8s"], exclude=["sponsored"])
+    bot.subscribe(e13, "C0SRE", unfurl=True)
+    paused = bot.subscribe(shipit, "C0OPS", exclude=['quote " & <tag>'])
+    bot.subscribe(indexed, None)
+    with bot.sessions.begin() as session:
+        pause(session, str(paused.subscription.id))
+    with bot.sessions() as session:
+        before = _settings_of(list_subscriptions(session))
+        document = export_opml(session)
+
+    fresh = Bot.open(f"sqlite:///{tmp_path / 'fresh.db'}", fake_slack.api_url)
+    with fresh.sessions.begin() as session:
+        imported = import_opml(session, document.encode(), fresh.settings)
+    with fresh.sessions() as session:
+        after = _settings_of(list_subscriptions(session))
+    fresh.close()
+    assert [i.error for i in imported] == [None] * 4
+    assert after == before
+    assert ("C0OPS" in {c for _, c, *_ in after}) and any(s == "paused" for *_, s in after)
+
+
+def test_other_readers_see_plain_outlines_in_an_export(bot, feed_server):
+    url = feed_server.serve("/e13.xml", seed())
+    bot.subscribe(url, "C0OPS", include=["kubernetes"])
+    with bot.sessions() as session:
+        document = export_opml(session)
+    (outline,) = ET.fromstring(document).iter("outline")
+    plain = {k: v for k, v in outline.attrib.items() if not k.startswith("{")}
+    assert plain["xmlUrl"] == url and plain["type"] == "rss" and plain["text"]
+    assert 'xmlns:devopsbot="urn:devopsbot:opml:1"' in document
+
+
 def test_opml_import_reports_bad_feeds_and_keeps_the_good_ones(bot, feed_server):
     good = feed_server.serve("/e13.xml", seed())
     missing = feed_server.url("/missing.xml")
