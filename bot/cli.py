@@ -489,8 +489,21 @@ def feeds_export(ctx: Context, output: TextIO) -> None:
 # -- poll ------------------------------------------------------------------------------------
 
 
-@cli.command()
+EXIT_FEED_FAILED = 1
+EXIT_POSTS_STUCK = 3
+
+
+@cli.command(
+    epilog="Exit status: 0 when every polled feed was read and every owed post went out; "
+    f"{EXIT_FEED_FAILED} when a feed failed (unreachable, not a feed, gone); "
+    f"{EXIT_POSTS_STUCK} when feeds were fine but posts are stuck (no SLACK_BOT_TOKEN, a "
+    "subscription broke, or delivery stopped early). --dry-run never fails for posts."
+)
 @click.option("--once", is_flag=True, required=True, help="Poll every due feed now, then exit.")
+@click.option("--all", "poll_all", is_flag=True, help="Poll every active feed, due or not.")
+@click.option(
+    "--feed", "feed_ref", metavar="URL|ID", help="Poll this feed now, due or not (and no other)."
+)
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -498,12 +511,26 @@ def feeds_export(ctx: Context, output: TextIO) -> None:
     "(they stay queued).",
 )
 @pass_ctx
-def poll(ctx: Context, once: bool, dry_run: bool) -> None:
+def poll(ctx: Context, once: bool, poll_all: bool, feed_ref: str | None, dry_run: bool) -> None:
     """Poll due feeds, store and index new entries, and announce them."""
+    import logging
+
     from bot.scheduler import poll_once
     from bot.slack.announce import make_client
+    from bot.subscriptions import SubscriptionError, poll_now
 
+    if poll_all and feed_ref:
+        raise click.UsageError("give --all or --feed, not both")
     rt = ctx.runtime
+    if poll_all or feed_ref:
+        try:
+            with rt.sessions.begin() as session:
+                poll_now(session, feed_ref)
+        except SubscriptionError as exc:
+            raise click.ClickException(str(exc)) from None
+    if logging.getLogger().level > logging.DEBUG:
+        # Each feed's outcome is printed below; its log line would say the same thing twice.
+        logging.getLogger("bot.feeds.refresh").setLevel(logging.ERROR)
     client = None if dry_run else make_client(rt.settings)
     report = poll_once(rt, client, dry_run=dry_run)
     for outcome in sorted(report.outcomes, key=lambda o: o.url):
@@ -517,26 +544,32 @@ def poll(ctx: Context, once: bool, dry_run: bool) -> None:
         if outcome.moved_from:
             click.echo(f"  moved permanently from {outcome.moved_from}")
     if not report.outcomes:
-        click.echo("No feed is due.")
+        click.echo("No feed is due (--all polls every feed now).")
+    failed = any(o.error for o in report.outcomes)
+    stuck = False
     if dry_run:
         click.echo(f"Dry run: {len(report.would_post)} announcements would be posted.")
         for line in report.would_post:
             click.echo(f"  would post to {line}")
-        return
-    if report.skipped:
+    elif report.skipped and report.owed:
         click.echo(
             f"Announcements skipped: {report.skipped} "
             f"({report.owed} posts are waiting and go out once it is).",
             err=True,
         )
-        return
-    delivery = report.delivery
-    if delivery is not None:
+        stuck = report.owed > 0
+    elif report.delivery is not None:
+        delivery = report.delivery
         click.echo(f"Posted {delivery.posted} announcements; {report.owed} still waiting.")
         for reason in delivery.broken:
             click.echo(f"  subscription broken: {reason}", err=True)
         if delivery.stopped:
             click.echo(f"  stopped early: {delivery.stopped}", err=True)
+        stuck = bool(delivery.broken or delivery.stopped)
+    if failed:
+        sys.exit(EXIT_FEED_FAILED)
+    if stuck:
+        sys.exit(EXIT_POSTS_STUCK)
 
 
 # -- db --------------------------------------------------------------------------------------

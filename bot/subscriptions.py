@@ -22,7 +22,7 @@ from bot.db.models import Article, Feed, Source, Subscription, utcnow
 from bot.db.outbox import aware, enqueue_backfill
 from bot.db.store import feed_by_url
 from bot.feeds.filters import FilterError, compile_filters, dump_specs, load_specs
-from bot.feeds.refresh import FeedError, add_feed
+from bot.feeds.refresh import FeedError, add_feed, make_due
 
 MAX_BACKFILL = 50
 # Public, private and shared channel ids (C…, G…) and DMs (D…), as Slack sends them.
@@ -325,6 +325,23 @@ def resume_broken(session: Session) -> list[SubscriptionView]:
         sub.status, sub.status_reason = "active", None
     session.flush()
     return _views(session, subs)
+
+
+def poll_now(session: Session, ref: str | None = None) -> int:
+    """Make every active feed, or the one `ref` names (URL or id), due now; returns how many.
+
+    A paused or gone feed named on its own is an error saying how to bring it back.
+    """
+    now = utcnow()
+    if ref is None:
+        return make_due(session, now)
+    feed = session.get(Feed, _resolve(session, ref, None)[0].feed_id)
+    if feed is None or feed.status != "active":
+        state = feed.status if feed is not None else "removed"
+        raise SubscriptionError(
+            f"That feed is {state}; `devopsbot feeds resume {ref}` polls it again."
+        )
+    return make_due(session, now, feed.id)
 
 
 # -- OPML --------------------------------------------------------------------------------------

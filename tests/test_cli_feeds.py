@@ -56,7 +56,7 @@ def test_add_with_channel_and_backfill_then_poll_posts(run, feed_server, fake_sl
     assert "New posts will be announced in C0OPS" in out and "2 recent posts are queued" in out
     assert fake_slack.posted() == []
     out = run("poll", "--once").output
-    assert "No feed is due." in out and "Posted 2 announcements; 0 still waiting." in out
+    assert "No feed is due" in out and "Posted 2 announcements; 0 still waiting." in out
     assert [p["channel"] for p in fake_slack.posted()] == ["C0OPS", "C0OPS"]
 
     feed_server.serve("/e13.xml", with_new_item(seed(), rss_item("CLI news", guid="cli1")))
@@ -146,7 +146,8 @@ def test_poll_without_a_token_stores_and_says_why_nothing_was_posted(
     run("feeds", "add", url, "--channel", "C0OPS")
     feed_server.serve("/e13.xml", with_new_item(seed(), rss_item("Tokenless", guid="t1")))
     make_due(db_url)
-    result = run("poll", "--once", SLACK_BOT_TOKEN=None)
+    result = run("poll", "--once", ok=False, SLACK_BOT_TOKEN=None)
+    assert result.exit_code == 3  # the feed was read; its post is stuck
     assert "1 new" in result.output
     assert "Announcements skipped: SLACK_BOT_TOKEN is not set" in result.stderr
     assert "1 posts are waiting" in result.stderr
@@ -161,6 +162,30 @@ def test_a_failing_feed_is_reported_on_stderr(run, feed_server, db_url):
     run("feeds", "add", url)
     feed_server.serve("/e13.xml", b"", status=500)
     make_due(db_url)
-    result = run("poll", "--once")
+    result = run("poll", "--once", ok=False)
+    assert result.exit_code == 1
     assert f"{url}: error:" in result.stderr and "HTTP 500" in result.stderr
+    assert result.stderr.count("HTTP 500") == 1  # printed once, not logged again
     assert "1 failures" in run("feeds", "list").output
+
+
+def test_poll_all_and_poll_feed_read_feeds_that_are_not_due(run, feed_server, fake_slack, db_url):
+    first = feed_server.serve("/e13.xml", seed())
+    second = feed_server.serve("/shipit.xml", seed("shipit-dev.atom.xml"))
+    run("feeds", "add", first, "--channel", "C0OPS")
+    run("feeds", "add", second)
+    feed_server.serve("/e13.xml", with_new_item(seed(), rss_item("Forced", guid="f1")))
+    assert "No feed is due" in run("poll", "--once").output
+    out = run("poll", "--once", "--feed", first).output
+    assert f"{first}: 1 new" in out and second not in out
+    assert posted_title(fake_slack.posted()[-1]) == "Forced"
+    out = run("poll", "--once", "--all").output
+    assert f"{first}: 0 new" in out and f"{second}: 0 new" in out
+    engine = make_engine(db_url)  # paused by the bot after a day of failures
+    with engine.begin() as conn:
+        conn.execute(update(Feed).where(Feed.url == first).values(status="paused"))
+    engine.dispose()
+    paused = run("poll", "--once", "--feed", first, ok=False)
+    assert paused.exit_code == 1 and "feeds resume" in paused.stderr
+    both = run("poll", "--once", "--all", "--feed", first, ok=False)
+    assert both.exit_code == 2 and "not both" in both.stderr

@@ -27,7 +27,8 @@ from bot.slack.text import escape
 
 log = logging.getLogger(__name__)
 
-MIN_INTERVAL = timedelta(minutes=5)
+# How far a feed's own <ttl> or Cache-Control may stretch its interval (never below the
+# configured one, which DEVOPSBOT_POLL_INTERVAL bounds to 60 s – 7 days).
 MAX_INTERVAL = timedelta(hours=24)
 MAX_BACKOFF = timedelta(hours=6)
 INTERNAL_ERROR = "an internal error stopped this poll (details are in the bot's log); will retry."
@@ -81,13 +82,13 @@ def feed_interval(settings: Settings) -> timedelta:
 
 
 def _next_interval(base: timedelta, parsed: ParsedFeed | None, result: FetchResult) -> timedelta:
-    """Honour the feed's <ttl> and Cache-Control within sane bounds, plus up to 10% jitter."""
+    """The configured interval, stretched by the feed's <ttl> and Cache-Control up to a day
+    (or up to the configured interval if that is longer), plus up to 10% jitter."""
     interval = base
     hints = [parsed.ttl_seconds if parsed else None, result.cache_max_age]
     for hint in hints:
         if hint:
-            interval = max(interval, timedelta(seconds=hint))
-    interval = min(max(interval, MIN_INTERVAL), MAX_INTERVAL)
+            interval = max(interval, min(timedelta(seconds=hint), max(base, MAX_INTERVAL)))
     return interval + interval * random.uniform(0, 0.1)
 
 
@@ -326,6 +327,15 @@ def _due(model: type[Feed], now: datetime) -> object:
         model.next_check_at <= now,
         or_(model.claimed_until.is_(None), model.claimed_until <= now),
     )
+
+
+def make_due(session: Session, now: datetime, feed_id: int | None = None) -> int:
+    """Make every active feed (or just `feed_id`) due at `now`, for polling on demand; returns
+    how many. Paused and gone feeds stay as they are: `resume` is how they come back."""
+    stmt = update(Feed).where(Feed.status == "active").values(next_check_at=now)
+    if feed_id is not None:
+        stmt = stmt.where(Feed.id == feed_id)
+    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
 
 
 def claim_lease(settings: Settings) -> timedelta:

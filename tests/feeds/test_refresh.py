@@ -60,6 +60,25 @@ def test_ttl_and_cache_control_stretch_the_interval_within_bounds(bot, feed_serv
     assert timedelta(hours=24) <= wait <= timedelta(hours=26.4)
 
 
+@pytest.mark.parametrize(
+    ("seconds", "ttl", "low", "high"),
+    [
+        (60, b"", timedelta(seconds=60), timedelta(seconds=66)),
+        (3 * 86400, b"<ttl>60</ttl>", days(3), days(3.3)),  # a one-hour <ttl> never shortens it
+    ],
+)
+def test_the_configured_interval_is_the_one_used_at_both_ends_of_its_range(
+    db_url, fake_slack, feed_server, seconds, ttl, low, high
+):
+    bot = Bot.open(db_url, fake_slack.api_url, devopsbot_poll_interval=seconds)
+    url = feed_server.serve("/e13.xml", seed().replace(b"<item>", ttl + b"<item>", 1))
+    bot.subscribe(url, None)
+    bot.poll(timedelta(days=4))
+    wait = aware(bot.feed(url).next_check_at) - bot.now
+    bot.close()
+    assert low <= wait <= high
+
+
 def test_301_moves_the_stored_url_and_302_does_not(bot, feed_server, fake_slack):
     old = feed_server.serve("/old.xml", seed())
     bot.subscribe(old, "C0OPS")
