@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import click
 
@@ -56,6 +56,35 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+class Progress:
+    """A progress bar on stderr when it is a terminal; silent otherwise, so piped output stays
+    one line per result. Call it with (done, total, item)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+        self._bar: Any = None
+
+    def __call__(self, done: int, total: int, item: object) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(
+                length=total, label=self.label, file=sys.stderr, show_pos=True, width=30
+            )
+        self._bar.label = f"{self.label} {str(item)[-40:]}" if item else self.label
+        if done == self._bar.pos:
+            self._bar.render_progress()
+        else:
+            self._bar.update(done - self._bar.pos)
+
+    def close(self) -> None:
+        """Clear the bar's line before the summary is printed."""
+        if self._bar is not None:
+            self._bar.render_finish()
+            self._bar = None
 
 
 class _Commands(click.Group):
@@ -150,9 +179,11 @@ def notes_load(ctx: Context, paths: tuple[Path, ...], force: bool) -> None:
     if missing:
         raise click.ClickException(", ".join(missing) + ": no such file or folder")
     rt = ctx.runtime
+    progress = Progress("notes")
     # One transaction: an unexpected failure leaves the store as it was.
     with rt.sessions.begin() as session:
-        report = sync_notes(session, list(paths), force=force)
+        report = sync_notes(session, list(paths), force=force, progress=progress)
+    progress.close()
     if report.sample_removed:
         click.echo("Removed the bundled sample data now that you have your own notes.")
     for note in report.loaded:
@@ -185,6 +216,8 @@ def _embed_new_chunks(rt: Runtime) -> None:
     done = rt.answerer.embed_pending(
         rt.sessions, progress=progress if sys.stderr.isatty() else None
     )
+    if done and sys.stderr.isatty():
+        click.echo(err=True)  # end the progress line
     if done:
         elapsed = time.perf_counter() - started
         click.echo(f"computed {done} embeddings in {elapsed:.1f} s ({done / elapsed:.0f}/s)")
@@ -456,13 +489,16 @@ def feeds_import(ctx: Context, file: BinaryIO, channel_id: str | None) -> None:
     from bot.subscriptions import SubscriptionError, import_opml
 
     rt = ctx.runtime
+    progress = Progress("feeds")
     try:
         with rt.sessions.begin() as session:
-            imported = import_opml(session, file.read(), rt.settings, channel_id)
+            imported = import_opml(session, file.read(), rt.settings, channel_id, progress=progress)
             if any(i.result for i in imported):
                 remove_sample_data(session)
     except SubscriptionError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        progress.close()
     for item in imported:
         if item.result is None:
             click.echo(f"skipped {item.url}: {item.error}", err=True)
@@ -532,7 +568,18 @@ def poll(ctx: Context, once: bool, poll_all: bool, feed_ref: str | None, dry_run
         # Each feed's outcome is printed below; its log line would say the same thing twice.
         logging.getLogger("bot.feeds.refresh").setLevel(logging.ERROR)
     client = None if dry_run else make_client(rt.settings)
-    report = poll_once(rt, client, dry_run=dry_run)
+    polled = 0
+
+    def tell(_outcome: object) -> None:
+        nonlocal polled
+        polled += 1
+        click.echo(f"\rpolling: {polled} feeds done", nl=False, err=True)
+
+    report = poll_once(
+        rt, client, dry_run=dry_run, on_outcome=tell if sys.stderr.isatty() else None
+    )
+    if polled:
+        click.echo("\r\033[K", nl=False, err=True)  # clear the counter's line
     for outcome in sorted(report.outcomes, key=lambda o: o.url):
         if outcome.error:
             click.echo(f"{outcome.url}: {outcome.status}: {outcome.error}", err=True)

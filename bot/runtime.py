@@ -40,3 +40,7 @@ def configure_logging(level: str) -> None:
     # Alembic announces every migration step at INFO; that is noise for a CLI user.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # APScheduler logs "Running job" and "executed successfully" every tick at INFO; the bot's
+    # own tick logs what happened when something did.
+    if logging.getLevelName(level) != logging.DEBUG:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -106,6 +106,7 @@ class Poller:
         now: datetime | None = None,
         budget_seconds: float | None = None,
         index: bool = True,
+        on_outcome: Callable[[PollOutcome], None] | None = None,
     ) -> PollReport:
         """Poll every due feed, index what is new, then post (or, dry run, list) what is owed.
 
@@ -117,7 +118,12 @@ class Poller:
         now = now or utcnow()
         report = PollReport()
         report.outcomes = poll_due_feeds(
-            rt.sessions, rt.settings, http=self.http, now=now, should_stop=self.should_stop
+            rt.sessions,
+            rt.settings,
+            http=self.http,
+            now=now,
+            should_stop=self.should_stop,
+            on_outcome=on_outcome,
         )
         if index and any(o.new_articles or o.edited for o in report.outcomes):
             rt.answerer.ingest(rt.sessions)  # embeddings computed as the articles are stored
@@ -148,7 +154,10 @@ class Poller:
             return
         posted = report.delivery.posted if report.delivery else 0
         if report.outcomes or posted:
-            log.info(
+            # A tick that found nothing new and posted nothing is routine: DEBUG, not INFO.
+            news = report.new or report.errors or posted
+            log.log(
+                logging.INFO if news else logging.DEBUG,
                 "polled %d feeds: %d new articles, %d errors, %d posted, %d owed",
                 len(report.outcomes),
                 report.new,
@@ -168,13 +177,21 @@ def poll_once(
     http: httpx.Client | None = None,
     budget_seconds: float | None = None,
     index: bool = False,
+    on_outcome: Callable[[PollOutcome], None] | None = None,
 ) -> PollReport:
     """One tick by hand (`devopsbot poll --once`): poll due feeds, store, announce.
 
-    `index=True` also refreshes `runtime.answerer` now (the scheduler's tick always does).
+    `index=True` also refreshes `runtime.answerer` now (the scheduler's tick always does);
+    `on_outcome` hears of each feed as soon as it is polled.
     """
     poller = Poller(runtime, client, pacer=pacer, http=http)
-    return poller.poll_once(dry_run=dry_run, now=now, budget_seconds=budget_seconds, index=index)
+    return poller.poll_once(
+        dry_run=dry_run,
+        now=now,
+        budget_seconds=budget_seconds,
+        index=index,
+        on_outcome=on_outcome,
+    )
 
 
 class NotesSyncer:

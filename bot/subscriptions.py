@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -404,19 +404,22 @@ def import_opml(
     settings: Settings,
     channel_id: str | None = None,
     http: httpx.Client | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> list[ImportedFeed]:
     """Subscribe every feed of an OPML file; one bad feed does not stop the others.
 
     Outlines written by `export_opml` restore their channel, filters, unfurl and paused state;
     `channel_id` sends every feed to that channel instead; plain outlines (other readers'
-    files) without it are index-only.
+    files) without it are index-only. `progress(done, total, url)` is told before each feed.
     """
     channel_id = _check_channel(channel_id)
     outlines = _opml_outlines(data)
     if not outlines:
         raise SubscriptionError("The OPML file lists no feeds (no outline has an xmlUrl).")
     imported = []
-    for item in outlines:
+    for done, item in enumerate(outlines):
+        if progress is not None:
+            progress(done, len(outlines), item.url)
         try:
             result = subscribe(
                 session,
@@ -439,6 +442,8 @@ def import_opml(
             imported.append(ImportedFeed(item.url, item.title, None, str(exc)))
         else:
             imported.append(ImportedFeed(item.url, result.subscription.feed_title, result, None))
+    if progress is not None:
+        progress(len(outlines), len(outlines), "")
     return imported
 
 

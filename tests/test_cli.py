@@ -321,3 +321,44 @@ def test_notes_load_computes_the_embeddings_when_it_stores_the_chunks(env, tmp_p
     assert "computed" not in again and "1 unchanged" in again
     top = json.loads(run(["ask", "--json", "renew tls certificates"], env).stdout)["results"][0]
     assert "certbot renew" in top["text"]
+
+
+def _on_a_terminal(args, env):
+    """Run the CLI with stderr on a pseudo-terminal (as a person at a shell sees it)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    stdout = proc.communicate(timeout=120)[0].decode()
+    os.close(leader)
+    return proc.returncode, stdout, seen.decode(errors="replace")
+
+
+def test_notes_load_shows_progress_on_a_terminal_and_none_when_piped(env, tmp_path):
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"r{i}.md").write_text(
+            f"# Runbook {i}\n\n- restart service {i}: `systemctl restart s{i}`\n"
+        )
+    code, stdout, terminal = _on_a_terminal(["notes", "load", str(folder)], env)
+    assert code == 0 and "loaded 3 files" in stdout
+    assert "notes" in terminal and "3/3" in terminal  # the bar, with its position
+    (folder / "r0.md").write_text("# Runbook 0\n\n- changed: `true`\n")
+    piped = run(["notes", "load", str(folder)], env)
+    assert "/3" not in piped.stderr and "loaded 1 files" in piped.stdout

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,6 +144,7 @@ def sync_notes(
     *,
     force: bool = False,
     keep_emptied: bool = False,
+    progress: Callable[[int, int, Path], None] | None = None,
 ) -> SyncReport:
     """Chunk new and changed files, skip unchanged ones (same sha256), and remove the notes of
     files gone from a named folder, inside the caller's transaction; paths not on disk keep theirs.
@@ -165,7 +166,9 @@ def sync_notes(
             files.setdefault(str(file.resolve()), file)
 
     stored = note_source_hashes(session)
-    for key, path in files.items():
+    for done, (key, path) in enumerate(files.items(), start=1):
+        if progress is not None:  # the file now being read, and how many are done
+            progress(done - 1, len(files), path)
         try:
             data = _read_bytes(path)  # read once: hashed, then chunked from the same bytes
             digest = _content_hash(data)
@@ -182,6 +185,8 @@ def sync_notes(
             continue
         set_note_source_hash(session, key, digest)
         report.loaded.append(LoadedNote(path, count))
+    if progress is not None and files:
+        progress(len(files), len(files), path)
 
     gone: set[str] = set()
     for folder in folders:
