@@ -371,6 +371,8 @@ def feeds_add(
     except SubscriptionError as exc:
         raise click.ClickException(str(exc)) from None
     view = result.subscription
+    if result.discovered_from:
+        click.echo(f"{result.discovered_from} is a web page; using the feed it advertises.")
     if not result.created:
         click.echo(
             f"Already subscribed: {view.feed_title} <{view.feed_url}> "

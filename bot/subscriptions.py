@@ -63,6 +63,7 @@ class SubscribeResult:
     created: bool
     backfilled: int
     articles_indexed: int
+    discovered_from: str | None = None  # the HTML page given instead of the feed's address
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,7 @@ def subscribe(
         raise SubscriptionError(f"Bad filter: {exc}.") from None
 
     try:
-        feed, new = add_feed(session, url, settings, http)
+        feed, new, page = add_feed(session, url, settings, http)
     except FeedError as exc:
         raise SubscriptionError(str(exc)) from None
     indexed = len(new)
@@ -242,7 +243,7 @@ def subscribe(
         if channel_id is not None and existing.status != "active":
             existing.status, existing.status_reason = "active", None
         session.flush()
-        return SubscribeResult(_view(session, existing), False, 0, indexed)
+        return SubscribeResult(_view(session, existing), False, 0, indexed, page)
 
     sub = Subscription(
         feed_id=feed.id,
@@ -257,7 +258,7 @@ def subscribe(
     session.add(sub)
     session.flush()
     backfilled = enqueue_backfill(session, sub, feed.source_id, backfill)
-    return SubscribeResult(_view(session, sub), True, backfilled, indexed)
+    return SubscribeResult(_view(session, sub), True, backfilled, indexed, page)
 
 
 def unsubscribe(session: Session, ref: str, channel_id: str | None = None) -> SubscriptionView:

@@ -198,7 +198,7 @@ def test_a_private_feed_url_is_refused_by_default(env, feed_server):
 @pytest.mark.parametrize(
     ("path", "body", "status", "message"),
     [
-        ("/page.html", b"<html><body>blog</body></html>", 200, "HTML page"),
+        ("/page.html", b"<html><body>blog</body></html>", 200, "advertises no feed"),
         ("/missing.xml", None, 404, "404"),
     ],
 )

@@ -189,3 +189,13 @@ def test_poll_all_and_poll_feed_read_feeds_that_are_not_due(run, feed_server, fa
     assert paused.exit_code == 1 and "feeds resume" in paused.stderr
     both = run("poll", "--once", "--all", "--feed", first, ok=False)
     assert both.exit_code == 2 and "not both" in both.stderr
+
+
+def test_adding_a_blog_page_says_which_feed_it_picked(run, feed_server):
+    feed = feed_server.serve("/e13.xml", seed())
+    page = feed_server.serve(
+        "/blog", b'<html><head><link rel="alternate" type="application/atom+xml" href="/e13.xml">'
+    )
+    out = run("feeds", "add", page).output
+    assert f"{page} is a web page; using the feed it advertises." in out
+    assert f"Added E13 Capital & Technology Blog <{feed}>" in out

@@ -105,7 +105,7 @@ def test_bad_requests_are_refused_with_a_sentence(bot, feed_server, kwargs, mess
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        (b"<html><body>my blog</body></html>", 200, "HTML page, not a feed"),
+        (b"<html><body>my blog</body></html>", 200, "HTML page that advertises no feed"),
         (b"nope", 404, "404"),
         (b"\x00garbage", 200, "not an RSS or Atom feed"),
     ],
@@ -114,6 +114,32 @@ def test_what_is_not_a_feed_stores_nothing(bot, feed_server, body, status, messa
     url = feed_server.serve("/x", body, status=status)
     with pytest.raises(SubscriptionError, match=message):
         bot.subscribe(url, "C0OPS")
+    assert _count(bot, Source) == 0
+
+
+def test_a_blog_page_is_followed_to_the_feed_it_advertises(bot, feed_server):
+    feed = feed_server.serve("/blog/index.xml", seed())
+    page = feed_server.serve(
+        "/blog/",
+        b'<html><head><link rel="alternate" type="application/rss+xml" href="index.xml">'
+        b"</head><body>blog</body></html>",
+        headers={"Content-Type": "text/html; charset=utf-8"},
+    )
+    result = bot.subscribe(page, "C0OPS")
+    assert result.created and result.discovered_from == page
+    assert result.subscription.feed_url == feed and result.articles_indexed == 10
+    again = bot.subscribe(page, "C0OPS")  # the page again: the same feed, nothing new
+    assert not again.created and again.subscription.feed_url == feed
+    assert _count(bot, Feed) == 1
+
+
+def test_an_advertised_link_that_is_not_a_feed_is_not_followed_further(bot, feed_server):
+    feed_server.serve("/other.html", b"<html><body>another page</body></html>")
+    page = feed_server.serve(
+        "/", b'<html><head><link rel="alternate" type="application/rss+xml" href="/other.html">'
+    )
+    with pytest.raises(SubscriptionError, match=r"other\.html is an HTML page"):
+        bot.subscribe(page, "C0OPS")
     assert _count(bot, Source) == 0
 
 

@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.db.models import Article, Feed, Source, utcnow
 from bot.db.outbox import aware, enqueue_articles, enqueue_notice
 from bot.db.store import feed_by_url, get_or_create_source, store_feed_entries
+from bot.feeds.discover import advertised_feeds, looks_like_html
 from bot.feeds.fetch import FetchError, FetchResult, check_url_allowed, fetch_feed
 from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
 from bot.slack.text import escape
@@ -131,21 +132,42 @@ def fetch_and_parse(
     return fetched
 
 
-def download_new_feed(
-    url: str, settings: Settings, http: httpx.Client | None = None
-) -> tuple[FetchResult, ParsedFeed]:
-    """Fetch and parse a feed we do not have yet; raises FeedError with a readable message."""
+@dataclass(frozen=True)
+class NewFeed:
+    """A feed fetched for the first time: its address, what it returned, and the HTML page that
+    advertised it when the user gave a page rather than a feed."""
+
+    url: str
+    result: FetchResult
+    parsed: ParsedFeed
+    discovered_from: str | None = None
+
+
+def download_new_feed(url: str, settings: Settings, http: httpx.Client | None = None) -> NewFeed:
+    """Fetch and parse a feed we do not have yet, following an HTML page's advertised feed link;
+    raises FeedError with a readable message."""
     try:
         check_url_allowed(url, settings.devopsbot_allow_private_urls)
         result = _download(url, settings, http)
-        return result, parse_feed(result.body, result.final_url)
+        try:
+            return NewFeed(url, result, parse_feed(result.body, result.final_url))
+        except FeedParseError:
+            if not looks_like_html(result.body, result.content_type):
+                raise
+        links = advertised_feeds(result.body, result.final_url)
+        if not links:
+            raise FeedError(
+                f"{url} is an HTML page that advertises no feed: use the address of its "
+                "RSS/Atom link."
+            )
+        # One hop only: an advertised "feed" that is another page is not followed further.
+        check_url_allowed(links[0], settings.devopsbot_allow_private_urls)
+        found = _download(links[0], settings, http)
+        return NewFeed(links[0], found, parse_feed(found.body, found.final_url), url)
     except FetchError as exc:
         raise FeedError(exc.message) from None
     except FeedParseError as exc:
         raise FeedError(str(exc)) from None
-
-
-# -- stages with a database --------------------------------------------------------------------
 
 
 def create_feed(
@@ -181,21 +203,24 @@ def create_feed(
 
 def add_feed(
     session: Session, url: str, settings: Settings, http: httpx.Client | None = None
-) -> tuple[Feed, list[Article]]:
-    """The feed at `url`, fetched and stored with its current entries when new (nothing on error).
+) -> tuple[Feed, list[Article], str | None]:
+    """The feed at `url` (or the one the HTML page at `url` advertises), fetched and stored with
+    its current entries when new (nothing on error).
 
-    Returns the feed and the articles stored now (none for a feed we already had).
+    Returns the feed, the articles stored now (none for a feed we already had), and the page it
+    was discovered from (None when `url` is the feed itself).
     """
     url = url.strip()
     existing = feed_by_url(session, url)
     if existing is not None:
-        return existing, []
-    result, parsed = download_new_feed(url, settings, http)
-    if result.permanent_url:
-        moved = feed_by_url(session, result.permanent_url)
-        if moved is not None:
-            return moved, []
-    return create_feed(session, url, result, parsed, settings)
+        return existing, [], None
+    new = download_new_feed(url, settings, http)
+    for known in (new.url if new.discovered_from else None, new.result.permanent_url):
+        found = feed_by_url(session, known) if known else None
+        if found is not None:
+            return found, [], new.discovered_from
+    feed, articles = create_feed(session, new.url, new.result, new.parsed, settings)
+    return feed, articles, new.discovered_from
 
 
 def _feed_name(feed: Feed) -> str:

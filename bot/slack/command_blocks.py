@@ -68,17 +68,27 @@ def feeds_message(subs: Sequence[SubscriptionLike], channel_id: str | None = Non
 
 
 def subscribed_message(
-    sub: SubscriptionLike, created: bool, articles_indexed: int, backfilled: int = 0
+    sub: SubscriptionLike,
+    created: bool,
+    articles_indexed: int,
+    backfilled: int = 0,
+    discovered_from: str | None = None,
 ) -> Message:
     """The reply to `subscribe`: what was subscribed where, and what happens next."""
     title = link(sub.feed_url, truncate(sub.feed_title or sub.feed_url, 150))
     channel = channel_ref(sub.channel_id)
+    found = (
+        f"{escape(truncate(discovered_from, 200))} is a web page; using the feed it advertises, "
+        f"{link(sub.feed_url, truncate(sub.feed_url, 200))}. "
+        if discovered_from
+        else ""
+    )
     if not created:
-        text = f"{channel} is already subscribed to *{title}*."
+        text = f"{found}{channel} is already subscribed to *{title}*."
         return Message(text, [section(":information_source: " + text)])
     text = (
-        f"Subscribed {channel} to *{title}*: {articles_indexed} articles indexed for answers. "
-        "New posts will be announced there"
+        f"{found}Subscribed {channel} to *{title}*: {articles_indexed} articles indexed for "
+        "answers. New posts will be announced there"
         + (f" ({backfilled} recent posts shared now)." if backfilled else ".")
     )
     return Message(text, [section(":white_check_mark: " + text)])

@@ -242,6 +242,7 @@ class SlackServices:
                     result.created,
                     result.articles_indexed,
                     result.backfilled,
+                    result.discovered_from,
                 )
             actions = {
                 "unsubscribe": (unsubscribe, "Unsubscribed"),

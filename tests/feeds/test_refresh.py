@@ -273,7 +273,7 @@ def test_feeds_added_before_subscriptions_existed_are_still_polled(bot, feed_ser
 
     url = feed_server.serve("/legacy.xml", seed())
     with bot.sessions.begin() as session:
-        add_feed(session, url, bot.settings)
+        assert add_feed(session, url, bot.settings)[2] is None  # the feed itself, not a page
         assert session.scalars(select(Subscription)).all() == []
         session.execute(update(Feed).values(next_check_at=bot.now))
     assert [o.url for o in bot.poll().outcomes] == [url]

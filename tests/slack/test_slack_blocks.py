@@ -121,9 +121,16 @@ def test_feed_titles_in_feed_lists_and_home_are_escaped():
         json.dumps(feeds_message([sub]).blocks),
         json.dumps(home_view([sub], [("<!channel> why", 3)])),
         json.dumps(subscribed_message(sub, True, 5).blocks),
+        json.dumps(subscribed_message(sub, True, 5, discovered_from="https://x/<!here>").blocks),
     ):
         assert "<!channel>" not in rendered and "<!here>" not in rendered
         assert "&lt;!channel&gt;" in rendered
+
+
+def test_a_subscription_found_through_a_page_names_the_page_and_the_feed():
+    sub = SimpleNamespace(feed_url="https://e13.dev/feed.xml", feed_title="E13", channel_id="C0A1")
+    text = subscribed_message(sub, True, 5, discovered_from="https://e13.dev/blog/").text
+    assert "https://e13.dev/blog/ is a web page" in text and "https://e13.dev/feed.xml" in text
 
 
 # -- Markdown to mrkdwn ------------------------------------------------------------------------
