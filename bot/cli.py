@@ -476,6 +476,60 @@ def feeds_resume(ctx: Context, ref: str | None, channel_id: str | None, broken: 
     _change(ctx, resume, ref, channel_id)
 
 
+@feeds.command("set")
+@click.argument("ref")
+@click.option("--channel", "channel_id", metavar="ID", help="Only this channel's subscription.")
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="WORDS|re:REGEX",
+    help="Post only matching entries (repeatable; replaces the current include filters).",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="WORDS|re:REGEX",
+    help="Never post matching entries (repeatable; replaces the current exclude filters).",
+)
+@click.option("--no-filters", is_flag=True, help="Remove every include and exclude filter.")
+@click.option("--unfurl/--no-unfurl", default=None, help="Let Slack unfurl the posted links.")
+@pass_ctx
+def feeds_set(
+    ctx: Context,
+    ref: str,
+    channel_id: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    no_filters: bool,
+    unfurl: bool | None,
+) -> None:
+    """Change a subscription in place: filters and unfurling (the feed and what it has
+    already posted are kept)."""
+    from bot.subscriptions import SubscriptionError, change_subscription
+
+    if no_filters and (include or exclude):
+        raise click.UsageError("--no-filters removes filters; give it alone")
+    if not (include or exclude or no_filters or unfurl is not None):
+        raise click.UsageError("say what to change: --include, --exclude, --no-filters, --unfurl")
+    try:
+        with ctx.runtime.sessions.begin() as session:
+            views = change_subscription(
+                session,
+                ref,
+                channel_id,
+                include=() if no_filters else (include or None),
+                exclude=() if no_filters else (exclude or None),
+                unfurl=unfurl,
+            )
+    except SubscriptionError as exc:
+        raise click.ClickException(str(exc)) from None
+    for view in views:
+        click.echo(f"Changed {view.feed_title} <{view.feed_url}> in {_where(view.channel_id)}:")
+        click.echo(f"  include: {', '.join(view.include) or '(everything)'}")
+        click.echo(f"  exclude: {', '.join(view.exclude) or '(nothing)'}")
+        click.echo(f"  unfurl: {'on' if view.unfurl else 'off'}")
+
+
 @feeds.command("import")
 @click.argument("file", type=click.File("rb"))
 @click.option(

@@ -319,6 +319,59 @@ def resume(session: Session, ref: str, channel_id: str | None = None) -> Subscri
     return _view(session, subs[0])
 
 
+def change_subscription(
+    session: Session,
+    ref: str,
+    channel_id: str | None = None,
+    *,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    unfurl: bool | None = None,
+) -> list[SubscriptionView]:
+    """Change the subscription(s) `ref` names in place (in `channel_id` when given): filters
+    given replace the old ones (an empty list clears them), None leaves a setting as it is.
+    The feed, its articles and what counts as seen are kept."""
+    for specs in (include, exclude):
+        try:
+            compile_filters(specs or ())
+        except FilterError as exc:
+            raise SubscriptionError(f"Bad filter: {exc}.") from None
+    subs = _resolve(session, ref, channel_id)
+    if (include or exclude) and any(s.channel_id is None for s in subs):
+        raise SubscriptionError(
+            "Filters decide what is posted to a channel; this feed is only indexed. Subscribe a "
+            "channel first."
+        )
+    for sub in subs:
+        if include is not None:
+            sub.include_filters = dump_specs(include)
+        if exclude is not None:
+            sub.exclude_filters = dump_specs(exclude)
+        if unfurl is not None:
+            sub.unfurl = unfurl
+    session.flush()
+    return _views(session, subs)
+
+
+CHANNEL_ACTIONS = ("unsubscribe", "pause", "resume")
+
+
+def change_channel(session: Session, action: str, channel_id: str) -> list[SubscriptionView]:
+    """Unsubscribe, pause or resume every subscription of one channel; returns them as they
+    were before (none: the channel has no subscription)."""
+    channel_id = _check_channel(channel_id) or ""
+    if action not in CHANNEL_ACTIONS or not channel_id:
+        raise SubscriptionError("Say which channel, and unsubscribe, pause or resume.")
+    subs = session.scalars(
+        select(Subscription).where(Subscription.channel_id == channel_id).order_by(Subscription.id)
+    ).all()
+    views = _views(session, subs)
+    verb = {"unsubscribe": unsubscribe, "pause": pause, "resume": resume}[action]
+    for sub_id in [s.id for s in subs]:  # ids first: unsubscribing expires the loaded rows
+        verb(session, str(sub_id))
+    return views
+
+
 def resume_broken(session: Session) -> list[SubscriptionView]:
     """Resume every broken subscription (after fixing the token or re-inviting the bot)."""
     subs = session.scalars(select(Subscription).where(Subscription.status == "broken")).all()

@@ -199,3 +199,13 @@ def test_adding_a_blog_page_says_which_feed_it_picked(run, feed_server):
     out = run("feeds", "add", page).output
     assert f"{page} is a web page; using the feed it advertises." in out
     assert f"Added E13 Capital & Technology Blog <{feed}>" in out
+
+
+def test_feeds_set_changes_filters_in_place(run, feed_server):
+    url = feed_server.serve("/e13.xml", seed())
+    run("feeds", "add", url, "--channel", "C0OPS", "--include", "old")
+    out = run("feeds", "set", url, "--include", "kubernetes", "--exclude", "re:^Sponsored").output
+    assert "include: kubernetes" in out and "exclude: re:^Sponsored" in out
+    assert "include: (everything)" in run("feeds", "set", url, "--no-filters").output
+    bad = run("feeds", "set", url, ok=False)
+    assert bad.exit_code == 2 and "say what to change" in bad.stderr

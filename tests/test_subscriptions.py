@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 from bot.db.models import Article, Delivery, Feed, Source
 from bot.subscriptions import (
     SubscriptionError,
+    change_channel,
+    change_subscription,
     export_opml,
     import_opml,
     list_subscriptions,
@@ -399,3 +401,45 @@ def test_opml_import_reports_bad_feeds_and_keeps_the_good_ones(bot, feed_server)
 def test_bad_opml_is_a_sentence(bot, data, message):
     with bot.sessions.begin() as session, pytest.raises(SubscriptionError, match=message):
         import_opml(session, data, bot.settings)
+
+
+def test_changed_filters_decide_the_next_posts_and_keep_what_was_seen(bot, feed_server, fake_slack):
+    url = feed_server.serve("/e13.xml", seed())
+    bot.subscribe(url, "C0OPS")
+    with bot.sessions.begin() as session:
+        [view] = change_subscription(session, url, "C0OPS", include=["kubernetes"], unfurl=True)
+    assert view.include == ("kubernetes",) and view.unfurl and view.articles_seen == 10
+    feed = with_new_item(seed(), rss_item("Kubernetes 2.0 is out", guid="k2"))
+    feed_server.serve("/e13.xml", with_new_item(feed, rss_item("Cooking with gas", guid="c1")))
+    bot.poll()
+    assert [posted_title(p) for p in posts_to(fake_slack, "C0OPS")] == ["Kubernetes 2.0 is out"]
+    with bot.sessions.begin() as session:
+        [cleared] = change_subscription(session, url, include=[])
+    assert cleared.include == () and cleared.unfurl  # only what was given changed
+
+
+def test_changing_needs_valid_filters_and_a_channel_for_them(bot, feed_server):
+    url = feed_server.serve("/e13.xml", seed())
+    bot.subscribe(url, None)
+    with bot.sessions.begin() as session, pytest.raises(SubscriptionError, match="only indexed"):
+        change_subscription(session, url, include=["kubernetes"])
+    with bot.sessions.begin() as session, pytest.raises(SubscriptionError, match="Bad filter"):
+        change_subscription(session, url, exclude=["re:("])
+
+
+def test_a_whole_channel_is_paused_resumed_and_emptied_at_once(bot, feed_server):
+    urls = [feed_server.serve(f"/{n}", seed(n)) for n in ("e13-dev.rss.xml", "shipit-dev.atom.xml")]
+    for url in urls:
+        bot.subscribe(url, "C0OPS")
+    bot.subscribe(urls[0], "C0OTHER")
+    with bot.sessions.begin() as session:
+        assert len(change_channel(session, "pause", "C0OPS")) == 2
+    with bot.sessions() as session:
+        status = {(v.feed_url, v.channel_id): v.status for v in list_subscriptions(session)}
+    assert status[(urls[0], "C0OTHER")] == "active"
+    assert {status[(u, "C0OPS")] for u in urls} == {"paused"}
+    with bot.sessions.begin() as session:
+        assert len(change_channel(session, "unsubscribe", "C0OPS")) == 2
+    with bot.sessions() as session:
+        assert [v.channel_id for v in list_subscriptions(session)] == ["C0OTHER"]
+        assert change_channel(session, "resume", "C0EMPTY") == []

@@ -25,6 +25,9 @@ class SubscriptionLike(Protocol):
     last_error: str | None
     consecutive_failures: int
     next_check_at: datetime | None
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    unfurl: bool
 
 
 def channel_ref(channel_id: str | None) -> str:
@@ -101,6 +104,34 @@ def changed_message(verb: str, sub: SubscriptionLike) -> Message:
     return Message(text, [section(":white_check_mark: " + text)])
 
 
+def settings_message(subs: Sequence[SubscriptionLike]) -> Message:
+    """The reply to `set`: each changed subscription with its filters and unfurling now."""
+    lines = []
+    for sub in subs:
+        title = link(sub.feed_url, truncate(sub.feed_title or sub.feed_url, 150))
+        include = ", ".join(f"`{escape(truncate(s, 100))}`" for s in sub.include) or "everything"
+        exclude = ", ".join(f"`{escape(truncate(s, 100))}`" for s in sub.exclude) or "nothing"
+        lines.append(
+            f"Changed *{title}* in {channel_ref(sub.channel_id)}: posts {include}, skips "
+            f"{exclude}; link previews {'on' if sub.unfurl else 'off'}."
+        )
+    text = "\n".join(lines[:10])
+    return Message(text, [section(":white_check_mark: " + text)])
+
+
+def channel_changed_message(
+    verb: str, subs: Sequence[SubscriptionLike], channel_id: str
+) -> Message:
+    """The reply to `unsubscribe all` / `pause all` / `resume all`."""
+    if not subs:
+        text = f"{channel_ref(channel_id)} has no feed subscriptions."
+        return Message(text, [section(":information_source: " + text)])
+    names = ", ".join(escape(truncate(s.feed_title or s.feed_url, 60)) for s in subs[:10])
+    more = f" and {len(subs) - 10} more" if len(subs) > 10 else ""
+    text = f"{verb} {len(subs)} feeds in {channel_ref(channel_id)}: {names}{more}."
+    return Message(text, [section(":white_check_mark: " + text)])
+
+
 def error_message(text: str) -> Message:
     """A readable refusal or error; `text` is plain and gets escaped here."""
     safe = escape(text)
@@ -122,11 +153,14 @@ def help_message(admins_only: bool) -> Message:
             "• `/devops feeds [#channel]` lists subscriptions and their health\n"
             f"• `/devops subscribe URL [#channel]` announces new posts{who}\n"
             f"• `/devops unsubscribe URL [#channel]`{who}\n"
-            f"• `/devops pause URL [#channel]` · `/devops resume URL [#channel]`{who}"
+            f"• `/devops pause URL [#channel]` · `/devops resume URL [#channel]`{who}\n"
+            f"• `/devops pause all` · `resume all` · `unsubscribe all`: this channel's feeds{who}\n"
+            "• `/devops set URL [#channel] include=kubernetes,helm exclude=re:^Sponsored "
+            f"unfurl=off` changes a subscription in place{who}"
         ),
         context(
             "Only these first words are commands: help, subscribe, unsubscribe, feeds, pause, "
-            "resume. Anything else is a question."
+            "resume, set. Anything else is a question."
         ),
     ]
     return Message("How to use /devops", blocks)

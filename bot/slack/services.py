@@ -39,16 +39,20 @@ from bot.slack.answer_blocks import (
 )
 from bot.slack.command_blocks import (
     changed_message,
+    channel_changed_message,
     error_message,
     feeds_message,
     help_message,
+    settings_message,
     subscribed_message,
 )
 from bot.slack.home import home_view
-from bot.slack.subcommands import Command, question_text
+from bot.slack.subcommands import ALL, Command, question_text
 from bot.slack.text import escape, truncate
 from bot.subscriptions import (
     SubscriptionError,
+    change_channel,
+    change_subscription,
     list_subscriptions,
     pause,
     resume,
@@ -244,12 +248,27 @@ class SlackServices:
                     result.backfilled,
                     result.discovered_from,
                 )
+            if command.name == "set":
+                views = change_subscription(
+                    session,
+                    ref,
+                    target,
+                    include=command.include,
+                    exclude=command.exclude,
+                    unfurl=command.unfurl,
+                )
+                return settings_message(views)
             actions = {
                 "unsubscribe": (unsubscribe, "Unsubscribed"),
                 "pause": (pause, "Paused"),
                 "resume": (resume, "Resumed"),
             }
             action, verb = actions[command.name]
+            if ref == ALL:
+                if target is None:
+                    return error_message("Run it in a channel, or name one: `pause all #channel`.")
+                views = change_channel(session, command.name, target)
+                return channel_changed_message(verb, views, target)
             view = action(session, ref, channel_id=target)
             return changed_message(verb, view)
 

@@ -6,8 +6,11 @@ import re
 from dataclasses import dataclass
 
 SLASH_COMMAND = "/devops"
-SUBCOMMANDS = ("help", "subscribe", "unsubscribe", "feeds", "pause", "resume")
-FEED_MANAGEMENT = frozenset({"subscribe", "unsubscribe", "pause", "resume"})
+SUBCOMMANDS = ("help", "subscribe", "unsubscribe", "feeds", "pause", "resume", "set")
+FEED_MANAGEMENT = frozenset({"subscribe", "unsubscribe", "pause", "resume", "set"})
+ALL = "all"  # `unsubscribe all`, `pause all`, `resume all`: every subscription of the channel
+SETTINGS = ("include", "exclude", "unfurl")
+_ON = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
 
 # With `should_escape` on, Slack sends links as <url> or <url|label>, channels as <#C1|name>.
 _LINK = re.compile(r"^<(?P<url>https?://[^|>]+)(?:\|[^>]*)?>$")
@@ -25,6 +28,9 @@ class Command:
     ref: str | None = None  # feed URL or subscription id
     channel_id: str | None = None
     error: str | None = None  # a usage problem to show instead of running
+    include: tuple[str, ...] | None = None  # `set`: new filters (None: unchanged)
+    exclude: tuple[str, ...] | None = None
+    unfurl: bool | None = None
 
     @property
     def manages_feeds(self) -> bool:
@@ -49,6 +55,8 @@ def _usage(name: str) -> str:
         "pause": "`/devops pause https://example.com/feed.xml [#channel]`",
         "resume": "`/devops resume https://example.com/feed.xml [#channel]`",
         "feeds": "`/devops feeds [#channel]`",
+        "set": "`/devops set https://example.com/feed.xml [#channel] include=kubernetes,helm "
+        "exclude=re:^Sponsored unfurl=off` (an empty `include=` removes the filters)",
     }
     return f"Usage: {examples[name]}"
 
@@ -100,6 +108,15 @@ def parse_command(text: str) -> Command:
         if len(args) > 1:
             return Command("feeds", error=_usage("feeds"))
         return Command("feeds", channel_id=channel, error=error and f"{error} {_usage('feeds')}")
+    if first == "set":
+        if not args or _ref(args[0])[1]:
+            return Command("ask", question=question_text(text))  # "set up a cluster"
+        return _parse_set(args)
+    if first in ("unsubscribe", "pause", "resume") and args and args[0].lower() == ALL:
+        if len(args) > 2:
+            return Command(first, error=_usage(first))
+        channel, error = _channel(args[1]) if len(args) == 2 else (None, None)
+        return Command(first, ref=ALL, channel_id=channel, error=error)
     # subscribe / unsubscribe / pause / resume: REF [#channel]
     if not args or len(args) > 2:
         return Command(first, error=_usage(first))
@@ -112,3 +129,47 @@ def parse_command(text: str) -> Command:
         if error:
             return Command(first, ref=ref, error=error)
     return Command(first, ref=ref, channel_id=channel)
+
+
+def _parse_set(args: list[str]) -> Command:
+    """`set REF [#channel] key=value…`: filters given replace the old ones; comma-separated
+    words, or one `re:` regex per key (repeat the key for more)."""
+    if not args:
+        return Command("set", error=_usage("set"))
+    ref, error = _ref(args[0])
+    if error:
+        return Command("set", error=f"{error} {_usage('set')}")
+    rest = args[1:]
+    channel = None
+    if rest and "=" not in rest[0]:
+        channel, error = _channel(rest[0])
+        if error:
+            return Command("set", ref=ref, error=error)
+        rest = rest[1:]
+    values: dict[str, list[str]] = {}
+    unfurl = None
+    for token in rest:
+        key, sep, value = token.partition("=")
+        key = key.lower()
+        if not sep or key not in SETTINGS:
+            return Command(
+                "set", ref=ref, error=f"`{token[:80]}` is not a setting. {_usage('set')}"
+            )
+        value = unescape_slack(value)
+        if key == "unfurl":
+            if value.lower() not in _ON:
+                return Command("set", ref=ref, error="unfurl is `on` or `off`.")
+            unfurl = _ON[value.lower()]
+            continue
+        specs = [value] if value.startswith("re:") else [v for v in value.split(",") if v]
+        values.setdefault(key, []).extend(specs)
+    if not values and unfurl is None:
+        return Command("set", ref=ref, error=f"Say what to change. {_usage('set')}")
+    return Command(
+        "set",
+        ref=ref,
+        channel_id=channel,
+        include=tuple(values["include"]) if "include" in values else None,
+        exclude=tuple(values["exclude"]) if "exclude" in values else None,
+        unfurl=unfurl,
+    )

@@ -334,6 +334,34 @@ def test_subscribe_by_an_admin_creates_a_subscription(admin_sim, feed_server, se
         assert list_subscriptions(session) == []
 
 
+def test_set_and_pause_all_change_subscriptions_in_place(admin_sim, feed_server, seed_feed):
+    sim, runtime = admin_sim
+    atom = feed_server.serve("/atom.xml", seed_feed("shipit-dev.atom.xml"))
+    rss = feed_server.serve("/e13.xml", seed_feed("e13-dev.rss.xml"))
+    for i, url in enumerate((atom, rss)):
+        sim.command(
+            f"subscribe <{url}>", user_id="UADMIN", channel_id="C0OPS1234", response=f"a{i}"
+        )
+        sim.wait_response(f"a{i}")
+    sim.command(
+        f"set <{atom}> include=kubernetes,helm exclude=re:^Sponsored unfurl=on",
+        user_id="UADMIN",
+        channel_id="C0OPS1234",
+        response="set",
+    )
+    text = block_texts(sim.wait_response("set")[0])
+    assert "Changed" in text and "`kubernetes`" in text and "link previews on" in text
+    sim.command("pause all", user_id="UADMIN", channel_id="C0OPS1234", response="pa")
+    assert "Paused 2 feeds in <#C0OPS1234>" in block_texts(sim.wait_response("pa")[0])
+    with runtime.sessions() as session:
+        subs = {s.feed_url: s for s in list_subscriptions(session)}
+    assert subs[atom].include == ("kubernetes", "helm") and subs[atom].exclude == ("re:^Sponsored",)
+    assert subs[atom].unfurl and {s.status for s in subs.values()} == {"paused"}
+    assert subs[atom].articles_seen > 0  # changed in place: its articles were kept
+    sim.command("unsubscribe all", user_id="U2", channel_id="C0OPS1234", response="no")
+    assert "Only the feed admins" in block_texts(sim.wait_response("no")[0])
+
+
 def test_subscribe_by_a_non_admin_is_refused(admin_sim, feed_server, seed_feed):
     sim, runtime = admin_sim
     url = feed_server.serve("/atom.xml", seed_feed("shipit-dev.atom.xml"))

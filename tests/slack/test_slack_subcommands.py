@@ -77,3 +77,45 @@ def test_feeds_lists_everything_or_one_channel():
 
 def test_question_text_drops_mentions_and_slack_escapes():
     assert question_text("<@UBOT> why is a &lt; b &amp;&amp; c?") == "why is a < b && c?"
+
+
+def test_set_takes_settings_after_the_feed_and_channel():
+    command = parse_command(
+        "set <https://e13.dev/feed.xml> <#C0OPS1234|ops> include=kubernetes,helm "
+        "exclude=re:^Sponsored,ads exclude=quiz unfurl=on"
+    )
+    assert (command.name, command.ref, command.channel_id) == (
+        "set",
+        "https://e13.dev/feed.xml",
+        "C0OPS1234",
+    )
+    # A regex is taken whole (its commas are its own); other values are comma-separated words.
+    assert command.include == ("kubernetes", "helm")
+    assert command.exclude == ("re:^Sponsored,ads", "quiz")
+    assert command.unfurl is True and command.error is None
+    cleared = parse_command("set 12 include=")
+    assert cleared.include == () and cleared.exclude is None and cleared.unfurl is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("set https://e13.dev/feed.xml", "Say what to change"),
+        ("set https://e13.dev/feed.xml colour=red", "is not a setting"),
+        ("set https://e13.dev/feed.xml unfurl=maybe", "`on` or `off`"),
+    ],
+)
+def test_set_usage_errors_are_readable(text, message):
+    assert message in parse_command(text).error
+
+
+def test_set_before_anything_but_a_feed_is_a_question():
+    command = parse_command("set up a kubernetes cluster")
+    assert command.name == "ask" and command.question == "set up a kubernetes cluster"
+
+
+@pytest.mark.parametrize("name", ["unsubscribe", "pause", "resume"])
+def test_all_means_every_feed_of_the_channel(name):
+    assert (parse_command(f"{name} all").ref, parse_command(f"{name} ALL").name) == ("all", name)
+    named = parse_command(f"{name} all <#C0OPS1234|ops>")
+    assert (named.ref, named.channel_id) == ("all", "C0OPS1234")
