@@ -316,6 +316,26 @@ def feeds() -> None:
     """Manage feed subscriptions (REF is a feed URL or an id from `feeds list`)."""
 
 
+def _filter_options(note: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--include / --exclude, as `feeds add` and `feeds set` both take them."""
+
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option(
+            "--exclude",
+            multiple=True,
+            metavar="WORD|/REGEX/",
+            help=f"Never announce entries that match (repeatable{note}).",
+        )(command)
+        return click.option(
+            "--include",
+            multiple=True,
+            metavar="WORD|/REGEX/",
+            help=f"Only announce entries whose title, summary or tags match (repeatable{note}).",
+        )(command)
+
+    return apply
+
+
 @feeds.command("add")
 @click.argument("url")
 @click.option("--channel", "channel_id", metavar="ID", help="Slack channel ID to announce into.")
@@ -326,18 +346,7 @@ def feeds() -> None:
     type=click.IntRange(0, 50),
     help="Also post the newest N entries now (oldest first).",
 )
-@click.option(
-    "--include",
-    multiple=True,
-    metavar="WORD|/REGEX/",
-    help="Only announce entries whose title, summary or tags match (repeatable).",
-)
-@click.option(
-    "--exclude",
-    multiple=True,
-    metavar="WORD|/REGEX/",
-    help="Never announce entries that match (repeatable).",
-)
+@_filter_options()
 @click.option("--unfurl", is_flag=True, help="Let Slack unfurl the article link.")
 @pass_ctx
 def feeds_add(
@@ -479,18 +488,7 @@ def feeds_resume(ctx: Context, ref: str | None, channel_id: str | None, broken: 
 @feeds.command("set")
 @click.argument("ref")
 @click.option("--channel", "channel_id", metavar="ID", help="Only this channel's subscription.")
-@click.option(
-    "--include",
-    multiple=True,
-    metavar="WORDS|re:REGEX",
-    help="Post only matching entries (repeatable; replaces the current include filters).",
-)
-@click.option(
-    "--exclude",
-    multiple=True,
-    metavar="WORDS|re:REGEX",
-    help="Never post matching entries (repeatable; replaces the current exclude filters).",
-)
+@_filter_options("; replaces the current ones")
 @click.option("--no-filters", is_flag=True, help="Remove every include and exclude filter.")
 @click.option("--unfurl/--no-unfurl", default=None, help="Let Slack unfurl the posted links.")
 @pass_ctx

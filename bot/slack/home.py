@@ -1,7 +1,7 @@
 """The App Home tab, as a pure builder: how to ask, subscriptions with health, top questions.
 
 Every user sees the same Home, so the top questions arrive already filtered for privacy
-(SlackServices.top_questions) as bare (text, count) pairs: nothing here can name who asked.
+(AskedQuestions.top) as bare (text, count) pairs: nothing here can name who asked.
 """
 
 from __future__ import annotations

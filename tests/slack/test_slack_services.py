@@ -10,10 +10,12 @@ from conftest import make_settings
 from slack_sdk import WebClient
 
 from bot.db.models import AskedQuestion
+from bot.knowledge.analysis import question_key
 from bot.runtime import open_runtime
 from bot.slack.answer_blocks import Answer
+from bot.slack.answers import conversation_question
 from bot.slack.listeners import commands
-from bot.slack.services import SlackServices, conversation_question, question_key
+from bot.slack.services import SlackServices
 from bot.slack.subcommands import parse_command
 from bot.subscriptions import subscribe
 
@@ -29,16 +31,14 @@ def replicas(db_url, fake_slack):
 
 def test_an_event_is_claimed_by_exactly_one_replica(replicas):
     first, second = replicas
-    assert first.claim_event("Ev01ABC") is True
-    assert second.claim_event("Ev01ABC") is False
-    assert first.claim_event("Ev01ABC") is False
-    assert second.claim_event("Ev02DEF") is True
+    assert first.events.claim("Ev01ABC") is True
+    assert second.events.claim("Ev01ABC") is False
+    assert first.events.claim("Ev01ABC") is False
+    assert second.events.claim("Ev02DEF") is True
 
 
 def _ask(services: SlackServices, question: str, user: str, surface: str, channel: str) -> None:
-    services.record_question(
-        Answer(question, True), user_id=user, channel_id=channel, surface=surface
-    )
+    services.asked.record(Answer(question, True), user_id=user, channel_id=channel, surface=surface)
 
 
 def test_most_asked_questions_are_counted_by_normalized_text(replicas):
@@ -51,7 +51,7 @@ def test_most_asked_questions_are_counted_by_normalized_text(replicas):
         _ask(services, q, user, "dm", "D0DM00001")
     for user in ("U1", "U2", "U3", "U4"):
         _ask(services, "restart a deployment", user, "command", "C0DEVOPS1")
-    top = replicas[1].top_questions()
+    top = replicas[1].asked.top()
     assert [n for _, n in top] == [4, 3]
     assert question_key(top[1][0]) == "how do i tail pods"
 
@@ -66,10 +66,10 @@ def test_a_question_one_person_asked_privately_stays_private(replicas):
     # A mention or share in a DM or group DM is not "in a channel".
     _ask(services, "why is prod down", "U1", "mention", "G0GROUPDM")
     _ask(services, "why is prod down", "U1", "share", "D0DM00001")
-    assert replicas[1].top_questions() == []
+    assert replicas[1].asked.top() == []
 
     _ask(services, "why is prod down", "U3", "command", "C0DEVOPS1")  # the third person
-    assert replicas[1].top_questions() == [("why is prod down", 8)]  # asks, not the share
+    assert replicas[1].asked.top() == [("why is prod down", 8)]  # asks, not the share
 
 
 def test_a_question_asked_or_shared_in_a_channel_is_public(replicas):
@@ -77,7 +77,7 @@ def test_a_question_asked_or_shared_in_a_channel_is_public(replicas):
     _ask(services, "how do I roll back a helm release", "U1", "mention", "C0DEVOPS1")
     _ask(services, "how do I rotate certs", "U2", "command", "C0DEVOPS1")
     _ask(services, "how do I rotate certs", "U2", "share", "C0DEVOPS1")
-    assert sorted(replicas[1].top_questions()) == [
+    assert sorted(replicas[1].asked.top()) == [
         ("how do I roll back a helm release", 1),
         ("how do I rotate certs", 1),  # the share is not a second ask
     ]
@@ -89,7 +89,7 @@ def test_home_never_names_who_asked(replicas, fake_slack):
         _ask(services, "how do I tail pods", user, "command", "C0DEVOPS1")
     _ask(services, "what is my salary", "U0ASKER04", "dm", "D0DM00004")
     client = WebClient(token="xoxb-1", base_url=fake_slack.api_url)
-    replicas[1].publish_home("U0VIEWER1", client)
+    replicas[1].home.publish_home("U0VIEWER1", client)
     view = json.dumps(fake_slack.posted("views.publish")[-1]["view"], ensure_ascii=False)
     assert "how do I tail pods _(3×)_" in view
     assert "salary" not in view
@@ -138,9 +138,9 @@ def test_slash_listener_acks_before_doing_anything(slack_runtime):
 
 def test_an_unexpected_failure_is_a_readable_message_not_a_trace(slack_runtime, monkeypatch):
     services = SlackServices(slack_runtime)
-    monkeypatch.setattr(services, "answer", Mock(side_effect=RuntimeError("db exploded")))
+    monkeypatch.setattr(services.answers, "answer", Mock(side_effect=RuntimeError("db exploded")))
     sent = []
-    services.run_command(
+    services.commands.run_command(
         parse_command("why"), user_id="U1", channel_id="C0DEVOPS1", send=sent.append
     )
     [message] = sent
@@ -165,12 +165,12 @@ def test_home_shows_subscriptions_of_the_bots_channels_or_all_when_slack_wont_sa
     }
     client = WebClient(token="xoxb-1", base_url=fake_slack.api_url)
     services = SlackServices(slack_runtime)
-    services.publish_home("U1", client)
+    services.home.publish_home("U1", client)
     view = json.dumps(fake_slack.posted("views.publish")[-1]["view"])
     assert "C0MEMBER1" in view and "C0OTHER01" not in view
 
     fake_slack.handlers.pop("conversations.list")
     fake_slack.queue("conversations.list", {"ok": False, "error": "missing_scope"})
-    SlackServices(slack_runtime).publish_home("U1", client)
+    SlackServices(slack_runtime).home.publish_home("U1", client)
     view = json.dumps(fake_slack.posted("views.publish")[-1]["view"])
     assert "C0MEMBER1" in view and "C0OTHER01" in view and "All subscriptions" in view

@@ -30,7 +30,7 @@ def register(app: App, services: SlackServices) -> None:
     @app.action(ACTION_SHARE)
     def share(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
-        services.share(
+        services.answers.share(
             _value(body),
             user_id=_user(body),
             channel_id=_channel(body),
@@ -41,12 +41,12 @@ def register(app: App, services: SlackServices) -> None:
     @app.action(ACTION_MORE)
     def more(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        message = services.more_results(_value(body))
+        message = services.answers.more_results(_value(body))
         respond(response_type="ephemeral", replace_original=False, **message.as_kwargs())
 
     def vote(ack: Ack, body: dict[str, Any], respond: Respond, value: int) -> None:
         ack()
-        message = services.vote(_value(body), user_id=_user(body), vote=value)
+        message = services.votes.vote(_value(body), user_id=_user(body), vote=value)
         respond(response_type="ephemeral", replace_original=False, **message.as_kwargs())
 
     @app.action(ACTION_VOTE_UP)

@@ -17,8 +17,8 @@ def register(app: App, services: SlackServices) -> None:
     def devops(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         parsed = parse_command(command.get("text") or "")
         user_id = command.get("user_id")
-        ack(text=services.acknowledgement(parsed, user_id))
-        services.run_command(
+        ack(text=services.commands.acknowledgement(parsed, user_id))
+        services.commands.run_command(
             parsed,
             user_id=user_id,
             channel_id=command.get("channel_id"),

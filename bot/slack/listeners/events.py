@@ -19,7 +19,7 @@ def register(app: App, services: SlackServices) -> None:
     ) -> None:
         if event.get("channel_type") != "im":
             return
-        services.answer_conversation(
+        services.answers.answer_conversation(
             event,
             event_id=body.get("event_id"),
             bot_user_id=context.bot_user_id,
@@ -31,7 +31,7 @@ def register(app: App, services: SlackServices) -> None:
     def on_mention(
         event: dict[str, Any], body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
-        services.answer_conversation(
+        services.answers.answer_conversation(
             event,
             event_id=body.get("event_id"),
             bot_user_id=context.bot_user_id,

@@ -17,4 +17,4 @@ def register(app: App, services: SlackServices) -> None:
     def on_home_opened(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
-        services.publish_home(event["user"], client)
+        services.home.publish_home(event["user"], client)

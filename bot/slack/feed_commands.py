@@ -1,0 +1,137 @@
+"""`/devops` subcommands: the feed management people do from Slack, through the same
+subscription service as the CLI. Questions are handed to the answers."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.runtime import Runtime
+from bot.slack.answer_blocks import Message, mention, notice
+from bot.slack.answers import Answers, Send
+from bot.slack.command_blocks import (
+    changed_message,
+    channel_changed_message,
+    error_message,
+    feeds_message,
+    help_message,
+    settings_message,
+    subscribed_message,
+)
+from bot.slack.subcommands import ALL, Command
+from bot.slack.text import escape
+from bot.subscriptions import (
+    SubscriptionError,
+    change_channel,
+    change_subscription,
+    list_subscriptions,
+    pause,
+    resume,
+    subscribe,
+    unsubscribe,
+)
+
+log = logging.getLogger(__name__)
+
+
+class FeedCommands:
+    """Runs parsed /devops commands; DEVOPSBOT_ADMINS decides who manages feeds."""
+
+    def __init__(self, runtime: Runtime, answers: Answers) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.answers = answers
+
+    def is_admin(self, user_id: str | None) -> bool:
+        """Everyone manages feeds when DEVOPSBOT_ADMINS is empty; else only those listed."""
+        admins = self.settings.admins
+        return not admins or (user_id is not None and user_id in admins)
+
+    def acknowledgement(self, command: Command, user_id: str | None) -> str:
+        """What the 3-second ack says: nothing for questions, a heads-up for slow feed work."""
+        if command.name == "subscribe" and not command.error and self.is_admin(user_id):
+            return f"Fetching {escape(command.ref or '')} … this can take a few seconds."
+        return ""
+
+    def run_command(
+        self, command: Command, *, user_id: str | None, channel_id: str | None, send: Send
+    ) -> None:
+        """Answer a question or run a subcommand; every outcome reaches the user via `send`."""
+        try:
+            reply = self._dispatch(command, user_id=user_id, channel_id=channel_id, send=send)
+        except SubscriptionError as exc:
+            reply = error_message(str(exc))
+        except Exception:
+            log.exception("/devops %s failed", command.name)
+            reply = error_message(
+                "Something went wrong on my side; the bot's logs have the details."
+            )
+        if reply is not None:
+            send(reply)
+
+    def _dispatch(
+        self, command: Command, *, user_id: str | None, channel_id: str | None, send: Send
+    ) -> Message | None:
+        if command.error:
+            return error_message(command.error)
+        if command.name == "ask":
+            self.answers.answer_and_send(
+                command.question,
+                user_id=user_id,
+                channel_id=channel_id,
+                surface="command",
+                style="private",
+                send=send,
+            )
+            return None
+        if command.name == "help":
+            return help_message(bool(self.settings.admins))
+        if command.name == "feeds":
+            with self.runtime.sessions() as session:
+                subs = list_subscriptions(session, channel_id=command.channel_id)
+            return feeds_message(subs, command.channel_id)
+        if command.manages_feeds and not self.is_admin(user_id):
+            return self._refusal()
+        target = command.channel_id or channel_id
+        ref = command.ref or ""
+        with self.runtime.sessions.begin() as session:
+            if command.name == "subscribe":
+                result = subscribe(session, ref, target, self.settings, created_by=user_id)
+                return subscribed_message(
+                    result.subscription,
+                    result.created,
+                    result.articles_indexed,
+                    result.backfilled,
+                    result.discovered_from,
+                )
+            if command.name == "set":
+                views = change_subscription(
+                    session,
+                    ref,
+                    target,
+                    include=command.include,
+                    exclude=command.exclude,
+                    unfurl=command.unfurl,
+                )
+                return settings_message(views)
+            actions = {
+                "unsubscribe": (unsubscribe, "Unsubscribed"),
+                "pause": (pause, "Paused"),
+                "resume": (resume, "Resumed"),
+            }
+            action, verb = actions[command.name]
+            if ref == ALL:
+                if target is None:
+                    return error_message("Run it in a channel, or name one: `pause all #channel`.")
+                views = change_channel(session, command.name, target)
+                return channel_changed_message(verb, views, target)
+            view = action(session, ref, channel_id=target)
+            return changed_message(verb, view)
+
+    def _refusal(self) -> Message:
+        admins = sorted(self.settings.admins)
+        who = ", ".join(mention(a) for a in admins[:5])
+        text = (
+            "Only the feed admins can subscribe, unsubscribe, pause or resume feeds"
+            f" (DEVOPSBOT_ADMINS). Ask {who}."
+        )
+        return notice(text, ":no_entry:")
