@@ -282,6 +282,14 @@ def unsubscribe(session: Session, ref: str, channel_id: str | None = None) -> Su
     return views[0]
 
 
+def get_subscription(session: Session, sub_id: int) -> SubscriptionView:
+    """One subscription by id, with its feed's health."""
+    sub = session.get(Subscription, sub_id)
+    if sub is None:
+        raise SubscriptionError(f"There is no subscription with id {sub_id} (any more).")
+    return _view(session, sub)
+
+
 def list_subscriptions(session: Session, channel_id: str | None = None) -> list[SubscriptionView]:
     """Subscriptions with their feed's health; all of them, or one channel's."""
     query = select(Subscription).join(Feed, Feed.id == Subscription.feed_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.config import Settings
 from bot.runtime import Runtime
 from bot.slack.answer_blocks import Message, mention, notice
 from bot.slack.answers import Answers, Send
@@ -33,6 +34,12 @@ from bot.subscriptions import (
 log = logging.getLogger(__name__)
 
 
+def is_admin(settings: Settings, user_id: str | None) -> bool:
+    """Everyone manages feeds when DEVOPSBOT_ADMINS is empty; else only those listed."""
+    admins = settings.admins
+    return not admins or (user_id is not None and user_id in admins)
+
+
 class FeedCommands:
     """Runs parsed /devops commands; DEVOPSBOT_ADMINS decides who manages feeds."""
 
@@ -42,9 +49,8 @@ class FeedCommands:
         self.answers = answers
 
     def is_admin(self, user_id: str | None) -> bool:
-        """Everyone manages feeds when DEVOPSBOT_ADMINS is empty; else only those listed."""
-        admins = self.settings.admins
-        return not admins or (user_id is not None and user_id in admins)
+        """May this user manage feeds (DEVOPSBOT_ADMINS)?"""
+        return is_admin(self.settings, user_id)
 
     def acknowledgement(self, command: Command, user_id: str | None) -> str:
         """What the 3-second ack says: nothing for questions, a heads-up for slow feed work."""

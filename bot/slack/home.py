@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.slack.answer_blocks import context, divider, section
+from bot.slack.answer_blocks import button, context, divider, section
 from bot.slack.command_blocks import SubscriptionLike, subscription_line
+from bot.slack.home_controls import ACTION_HOME_SUBSCRIBE, subscription_menu
 from bot.slack.text import escape, truncate
 
 MAX_HOME_BLOCKS = 100
@@ -23,8 +24,10 @@ def home_view(
     top_questions: Sequence[tuple[str, int]],
     *,
     scoped: bool = True,
+    can_manage: bool = False,
 ) -> dict[str, Any]:
-    """A `home` view for views.publish; `scoped` says subs are those of the bot's channels."""
+    """A `home` view for views.publish; `scoped` says subs are those of the bot's channels;
+    `can_manage` adds the feed controls (a subscribe button, a menu per subscription)."""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "devopsbot", "emoji": True}},
         section(
@@ -38,10 +41,17 @@ def home_view(
         divider(),
     ]
     title = "Subscriptions in my channels" if scoped else "All subscriptions"
-    blocks.append(section(f"*{title}* ({len(subs)})"))
+    heading = section(f"*{title}* ({len(subs)})")
+    if can_manage:
+        heading["accessory"] = button("Subscribe a feed", ACTION_HOME_SUBSCRIBE, "new", "primary")
+    blocks.append(heading)
     if not subs:
         blocks.append(context("No feeds yet: `/devops subscribe URL` in a channel adds one."))
-    blocks.extend(section(subscription_line(s)) for s in subs[:MAX_HOME_FEEDS])
+    for sub in subs[:MAX_HOME_FEEDS]:
+        line = section(subscription_line(sub))
+        if can_manage:
+            line["accessory"] = subscription_menu(sub)
+        blocks.append(line)
     if len(subs) > MAX_HOME_FEEDS:
         blocks.append(context(f"…and {len(subs) - MAX_HOME_FEEDS} more (`/devops feeds`)."))
     blocks.append(divider())

@@ -1,21 +1,45 @@
-"""App Home: the subscriptions of the bot's channels and the most asked questions."""
+"""App Home: the subscriptions of the bot's channels (with controls for those who manage feeds)
+and the most asked questions; the subscribe and edit modals go through the same subscription
+service as the CLI."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.feeds.filters import FilterError, compile_filters
 from bot.runtime import Runtime
 from bot.slack.asked import AskedQuestions
+from bot.slack.command_blocks import subscribed_message
+from bot.slack.feed_commands import is_admin
 from bot.slack.home import home_view
-from bot.subscriptions import list_subscriptions
+from bot.slack.home_controls import (
+    edit_modal,
+    message_modal,
+    parse_menu_value,
+    read_form,
+    subscribe_modal,
+)
+from bot.slack.text import escape
+from bot.subscriptions import (
+    SubscriptionError,
+    change_subscription,
+    get_subscription,
+    list_subscriptions,
+    pause,
+    resume,
+    subscribe,
+    unsubscribe,
+)
 
 log = logging.getLogger(__name__)
 
+_REFUSED = "Only the feed admins (DEVOPSBOT_ADMINS) can change subscriptions."
 _CHANNELS_TTL = 60.0  # conversations.list is Tier 2 (20/min): don't call it per home view
 
 
@@ -36,8 +60,109 @@ class HomeTab:
         scoped = channels is not None
         if channels is not None:
             subs = [s for s in subs if s.channel_id in channels]
-        view = home_view(subs, self.asked.top(), scoped=scoped)
+        view = home_view(
+            subs,
+            self.asked.top(),
+            scoped=scoped,
+            can_manage=is_admin(self.runtime.settings, user_id),
+        )
         client.views_publish(user_id=user_id, view=view)
+
+    # -- controls -----------------------------------------------------------------------------
+
+    def open_subscribe(self, user_id: str | None, trigger_id: str, client: WebClient) -> None:
+        """Open the "Subscribe a feed" modal (for those who may manage feeds)."""
+        if not is_admin(self.runtime.settings, user_id):
+            client.views_open(trigger_id=trigger_id, view=message_modal("Feeds", _REFUSED))
+            return
+        client.views_open(trigger_id=trigger_id, view=subscribe_modal())
+
+    def menu(
+        self, user_id: str | None, value: str | None, trigger_id: str, client: WebClient
+    ) -> None:
+        """A subscription's menu choice: pause, resume or unsubscribe now; edit opens a modal.
+        The user's Home is published again to show the change."""
+        choice = parse_menu_value(value)
+        if choice is None or user_id is None:
+            return
+        if not is_admin(self.runtime.settings, user_id):
+            client.views_open(trigger_id=trigger_id, view=message_modal("Feeds", _REFUSED))
+            return
+        verb, sub_id = choice
+        try:
+            if verb == "edit":
+                with self.runtime.sessions() as session:
+                    sub = get_subscription(session, sub_id)
+                client.views_open(trigger_id=trigger_id, view=edit_modal(sub))
+                return
+            action = {"pause": pause, "resume": resume, "unsubscribe": unsubscribe}[verb]
+            with self.runtime.sessions.begin() as session:
+                action(session, str(sub_id))
+        except SubscriptionError as exc:
+            client.views_open(trigger_id=trigger_id, view=message_modal("Feeds", escape(str(exc))))
+        self.publish_home(user_id, client)
+
+    def check_form(self, user_id: str | None, values: dict[str, Any], new: bool) -> dict[str, str]:
+        """Errors to show in the modal, by block id (none: the form can be submitted)."""
+        form = read_form(values)
+        first = "url" if new else "include"
+        if not is_admin(self.runtime.settings, user_id):
+            return {first: "Only the feed admins (DEVOPSBOT_ADMINS) can change subscriptions."}
+        errors: dict[str, str] = {}
+        if new and not form.url.startswith(("http://", "https://")):
+            errors["url"] = "Give the feed's (or the blog's) address, starting with https://."
+        if new and not form.channel_id:
+            errors["channel"] = "Pick the channel to announce new posts in."
+        for block, specs in (("include", form.include), ("exclude", form.exclude)):
+            try:
+                compile_filters(specs)
+            except FilterError as exc:
+                errors[block] = f"Bad filter: {exc}."
+        return errors
+
+    def submit_subscribe(
+        self, user_id: str, values: dict[str, Any], view_id: str, client: WebClient
+    ) -> None:
+        """Subscribe as the form says (fetching the feed), then show the outcome in the modal
+        (already acknowledged with a "fetching" view) and refresh the user's Home."""
+        form = read_form(values)
+        try:
+            with self.runtime.sessions.begin() as session:
+                result = subscribe(
+                    session,
+                    form.url,
+                    form.channel_id,
+                    self.runtime.settings,
+                    include=form.include,
+                    exclude=form.exclude,
+                    unfurl=form.unfurl,
+                    created_by=user_id,
+                )
+            text = subscribed_message(
+                result.subscription,
+                result.created,
+                result.articles_indexed,
+                discovered_from=result.discovered_from,
+            ).text
+        except SubscriptionError as exc:
+            text = f":warning: {escape(str(exc))}"
+        except Exception:
+            log.exception("subscribing from the Home tab failed")
+            text = ":warning: Something went wrong on my side; the bot's logs have the details."
+        client.views_update(view_id=view_id, view=message_modal("Subscribe a feed", text))
+        self.publish_home(user_id, client)
+
+    def submit_edit(self, values: dict[str, Any], sub_id: str) -> dict[str, str]:
+        """Save the edit form; returns errors to show in the modal (none: it may close)."""
+        form = read_form(values)
+        try:
+            with self.runtime.sessions.begin() as session:
+                change_subscription(
+                    session, sub_id, include=form.include, exclude=form.exclude, unfurl=form.unfurl
+                )
+        except SubscriptionError as exc:
+            return {"include": str(exc)}
+        return {}
 
     def _member_channels(self, client: WebClient) -> frozenset[str] | None:
         """Channels the bot is in (cached a minute), or None when Slack won't tell us."""

@@ -80,3 +80,18 @@ def slack_sim(slack_runtime, fake_slack) -> Iterator[SlackClientSim]:
     yield sim
     sim.close()
     server.stop()
+
+
+@pytest.fixture
+def admin_sim(sample_db_url, fake_slack) -> Iterator[tuple[SlackClientSim, Runtime]]:
+    """The app in HTTP mode with DEVOPSBOT_ADMINS=UADMIN, its runtime, and a signed client."""
+    runtime = open_runtime(
+        make_settings(sample_db_url, fake_slack.api_url, devopsbot_admins="UADMIN")
+    )
+    prepare_store(runtime)
+    server = serve_app(runtime)
+    sim = SlackClientSim(server.url, fake_slack)
+    yield sim, runtime
+    sim.close()
+    server.stop()
+    runtime.engine.dispose()

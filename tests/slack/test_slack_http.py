@@ -291,25 +291,6 @@ def test_healthz_reports_database_and_scheduler(slack_sim):
 # -- feed subcommands ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def admin_sim(sample_db_url, fake_slack):
-    from conftest import make_settings, serve_app
-
-    from bot.runtime import open_runtime
-    from bot.slack.runner import prepare_store
-
-    runtime = open_runtime(
-        make_settings(sample_db_url, fake_slack.api_url, devopsbot_admins="UADMIN")
-    )
-    prepare_store(runtime)
-    server = serve_app(runtime)
-    sim = SlackClientSim(server.url, fake_slack)
-    yield sim, runtime
-    sim.close()
-    server.stop()
-    runtime.engine.dispose()
-
-
 def test_subscribe_by_an_admin_creates_a_subscription(admin_sim, feed_server, seed_feed):
     sim, runtime = admin_sim
     url = feed_server.serve("/atom.xml", seed_feed("shipit-dev.atom.xml"))
