@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import logging
 import socket
 import ssl
 import threading
@@ -22,6 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpcore
 import httpx
+
+log = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = "devopsbot/0.1 (+https://github.com/devopsbot)"
 ACCEPT = (
@@ -147,7 +150,7 @@ def _checked_target(
     shown = _display_url(url)
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        _ = parts.port  # raises ValueError on a bad port
         # The pool names hosts the way httpx encodes them (IDNA, no brackets): pin that name.
         pool_host = httpx.URL(url).raw_host.decode("ascii").lower()
     except (ValueError, httpx.InvalidURL):
@@ -226,23 +229,32 @@ def fetch_feed(
     del client
     deadline = time.monotonic() + timeout * TOTAL_TIMEOUT_FACTOR
     backend = _PinnedBackend(deadline)
-    # trust_env=False: a proxy from the environment would resolve names itself, unchecked.
-    with httpx.Client(
-        transport=_PinnedTransport(backend), trust_env=False, follow_redirects=False
-    ) as http:
-        return _fetch(
-            http,
-            backend,
-            url,
-            etag=etag,
-            last_modified=last_modified,
-            timeout=timeout,
-            deadline=deadline,
-            max_bytes=max_bytes,
-            allow_private=allow_private,
-            max_redirects=max_redirects,
-            user_agent=user_agent,
-        )
+    try:
+        # trust_env=False: a proxy from the environment would resolve names itself, unchecked.
+        with httpx.Client(
+            transport=_PinnedTransport(backend), trust_env=False, follow_redirects=False
+        ) as http:
+            return _fetch(
+                http,
+                backend,
+                url,
+                etag=etag,
+                last_modified=last_modified,
+                timeout=timeout,
+                deadline=deadline,
+                max_bytes=max_bytes,
+                allow_private=allow_private,
+                max_redirects=max_redirects,
+                user_agent=user_agent,
+            )
+    except FetchError:
+        raise
+    except Exception as exc:
+        # A server can send what no one foresaw; the poller must get an error, not a crash.
+        log.exception("unexpected error fetching %s", _display_url(url))
+        raise FetchError(
+            f"unexpected error fetching {_display_url(url)} ({type(exc).__name__}); will retry."
+        ) from None
 
 
 def _fetch(

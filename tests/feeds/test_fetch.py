@@ -547,11 +547,11 @@ def test_connection_refused_is_a_readable_temporary_error() -> None:
 # --- shared client ---------------------------------------------------------------------------
 
 
-def test_shared_client_is_reused_and_left_open(server: FeedServer) -> None:
+def test_a_callers_client_is_left_open(server: FeedServer) -> None:
     server.route("/old", redirect(301, "/feed.xml"))
     server.route("/feed.xml", reply(200, FEED))
 
-    # Even a client that follows redirects on its own gets hop-by-hop handling.
+    # Accepted for compatibility; connections are the fetch's own, pinned to checked addresses.
     with httpx.Client(follow_redirects=True) as client:
         first = fetch_feed(server.url("/old"), allow_private=True, client=client)
         second = fetch_feed(server.url("/feed.xml"), allow_private=True, client=client)
@@ -893,3 +893,29 @@ def test_tls_to_the_pinned_address_verifies_the_hostname(
     assert tls_server.seen[1][1]["host"] == f"feeds.test:{tls_server.port}"
     with pytest.raises(FetchError, match="TLS error"):
         fetch_feed(f"https://other.test:{tls_server.port}/feed.xml", allow_private=True)
+
+
+def test_unforeseen_failure_is_a_fetch_error(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*args) -> list[str]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(fetch_module, "_content_codings", explode)
+    server.route("/feed.xml", reply(200, FEED))
+
+    with pytest.raises(FetchError, match=r"unexpected error fetching .*RuntimeError") as info:
+        fetch_feed(server.url("/feed.xml"), allow_private=True)
+    assert not info.value.permanent
+
+
+def test_endless_headers_are_refused(server: FeedServer) -> None:
+    def endless(h: BaseHTTPRequestHandler) -> None:
+        h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Junk: ")
+        for _ in range(1000):
+            h.wfile.write(b"x" * 1024)
+
+    server.route("/endless-headers", endless)
+
+    with pytest.raises(FetchError, match="malformed response"):
+        fetch_feed(server.url("/endless-headers"), allow_private=True)
