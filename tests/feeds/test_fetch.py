@@ -919,3 +919,17 @@ def test_endless_headers_are_refused(server: FeedServer) -> None:
 
     with pytest.raises(FetchError, match="malformed response"):
         fetch_feed(server.url("/endless-headers"), allow_private=True)
+
+
+@pytest.mark.usefixtures("only_test_server_allowed")
+def test_international_names_are_resolved_and_pinned_in_ascii(
+    server: FeedServer, dns: FakeResolver
+) -> None:
+    dns.answer("xn--bcher-kva.test", ["127.0.0.1"])
+    server.route("/feed.xml", reply(200, FEED))
+
+    result = fetch_feed(f"http://BÜCHER.test:{server.port}/feed.xml")
+
+    assert result.body == FEED
+    assert dns.asked == ["xn--bcher-kva.test"]
+    assert server.seen[0][1]["host"] == f"xn--bcher-kva.test:{server.port}"
