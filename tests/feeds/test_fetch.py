@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import ipaddress
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
+import tracemalloc
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -223,16 +228,41 @@ def test_redirect_without_location_is_an_error(server: FeedServer) -> None:
 
 
 @pytest.fixture
-def only_test_server_allowed(server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Treat the loopback test server as public; everything else gets the real check."""
-    real_check = fetch_module.check_url_allowed
+def only_test_server_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Judge 127.0.0.1 (where the test servers listen) public; every other address as usual."""
+    real_is_public = fetch_module._is_public
 
-    def check(url: str, allow_private: bool) -> None:
-        if urlsplit(url).netloc == f"127.0.0.1:{server.port}":
-            return
-        real_check(url, allow_private)
+    def is_public(address) -> bool:
+        return address == ipaddress.ip_address("127.0.0.1") or real_is_public(address)
 
-    monkeypatch.setattr(fetch_module, "check_url_allowed", check)
+    monkeypatch.setattr(fetch_module, "_is_public", is_public)
+
+
+class FakeResolver:
+    """Stands in for DNS: each name answers its lists of addresses in turn (the last repeats)."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, list[list[str]]] = {}
+        self.asked: list[str] = []
+
+    def answer(self, host: str, *answers: list[str]) -> None:
+        self.answers[host] = list(answers)
+
+    def __call__(self, host: str) -> list:
+        self.asked.append(host)
+        queue = self.answers.get(host)
+        if not queue:
+            raise FetchError(f"could not resolve host {host}")
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        return [ipaddress.ip_address(a) for a in answer]
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> FakeResolver:
+    """Replace the module's single resolution function with a resolver the test controls."""
+    resolver = FakeResolver()
+    monkeypatch.setattr(fetch_module, "resolve", resolver)
+    return resolver
 
 
 @pytest.mark.usefixtures("only_test_server_allowed")
@@ -254,9 +284,10 @@ def test_redirect_to_private_address_is_refused(server: FeedServer, target: str)
 
 
 @pytest.mark.usefixtures("only_test_server_allowed")
-def test_redirect_to_loopback_by_name_is_refused(server: FeedServer) -> None:
-    # Same server, but reached through a name that resolves to loopback: checked on every hop.
-    server.route("/feed.xml", redirect(301, f"http://localhost:{server.port}/secret"))
+def test_redirect_to_loopback_by_name_is_refused(server: FeedServer, dns: FakeResolver) -> None:
+    # A name that resolves to loopback: every hop is resolved and checked.
+    dns.answer("internal.test", ["127.0.0.2"])
+    server.route("/feed.xml", redirect(301, f"http://internal.test:{server.port}/secret"))
     server.route("/secret", reply(200, b"internal"))
 
     with pytest.raises(BlockedURLError, match="private or local address"):
@@ -516,11 +547,11 @@ def test_connection_refused_is_a_readable_temporary_error() -> None:
 # --- shared client ---------------------------------------------------------------------------
 
 
-def test_shared_client_is_reused_and_left_open(server: FeedServer) -> None:
+def test_a_callers_client_is_left_open(server: FeedServer) -> None:
     server.route("/old", redirect(301, "/feed.xml"))
     server.route("/feed.xml", reply(200, FEED))
 
-    # Even a client that follows redirects on its own gets hop-by-hop handling.
+    # Accepted for compatibility; connections are the fetch's own, pinned to checked addresses.
     with httpx.Client(follow_redirects=True) as client:
         first = fetch_feed(server.url("/old"), allow_private=True, client=client)
         second = fetch_feed(server.url("/feed.xml"), allow_private=True, client=client)
@@ -529,3 +560,376 @@ def test_shared_client_is_reused_and_left_open(server: FeedServer) -> None:
     assert first.permanent_url == server.url("/feed.xml")
     assert second.body == FEED
     assert server.paths() == ["/old", "/feed.xml", "/feed.xml"]
+
+
+# --- hostile servers: one deadline for the whole fetch ----------------------------------------
+
+
+def drip(data: bytes, every: float) -> Route:
+    """A route writing raw bytes (status line and headers included) one at a time."""
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        for i in range(len(data)):
+            h.wfile.write(data[i : i + 1])
+            h.wfile.flush()
+            time.sleep(every)
+
+    return handle
+
+
+def test_slow_headers_hit_the_overall_deadline(server: FeedServer) -> None:
+    # Every byte beats the 0.3 s read timeout; the headers alone would take about 10 s.
+    head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 200 + b"\r\nContent-Length: 0\r\n\r\n"
+    server.route("/slow-headers", drip(head, 0.05))
+    started = time.monotonic()
+
+    with pytest.raises(FetchError, match="timed out") as info:
+        fetch_feed(server.url("/slow-headers"), allow_private=True, timeout=0.3)
+
+    assert time.monotonic() - started < 0.9 + 0.4
+    assert "0.9s for the whole fetch" in info.value.message
+    assert not info.value.permanent
+
+
+def test_deadline_spans_every_redirect_hop(server: FeedServer) -> None:
+    def slow_redirect(target: str) -> Route:
+        def handle(h: BaseHTTPRequestHandler) -> None:
+            time.sleep(0.35)  # under the 0.5 s read timeout each time
+            redirect(302, target)(h)
+
+        return handle
+
+    for n in range(5):
+        server.route(f"/hop{n}", slow_redirect(f"/hop{n + 1}"))
+    server.route("/hop5", reply(200, FEED))
+    started = time.monotonic()
+
+    with pytest.raises(FetchError, match="timed out"):
+        fetch_feed(server.url("/hop0"), allow_private=True, timeout=0.5)
+
+    assert time.monotonic() - started < 1.5 + 0.4
+    assert len(server.seen) < 6
+
+
+def test_slow_tls_handshake_hits_the_overall_deadline(dns: FakeResolver) -> None:
+    # A TLS record header announcing 16 KB, then a byte every 50 ms: the handshake never ends.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(4096)  # the ClientHello
+                conn.sendall(b"\x16\x03\x03\x40\x00")
+                for _ in range(400):
+                    conn.sendall(b"\x00")
+                    time.sleep(0.05)
+
+    threading.Thread(target=serve, daemon=True).start()
+    dns.answer("feeds.test", ["127.0.0.1"])
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchError, match="timed out"):
+            fetch_feed(f"https://feeds.test:{port}/feed.xml", allow_private=True, timeout=0.3)
+    finally:
+        listener.close()
+
+    assert time.monotonic() - started < 0.9 + 0.4
+
+
+def test_slow_resolver_hits_the_overall_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fetch_module, "resolve", lambda host: time.sleep(3) or [])
+    started = time.monotonic()
+
+    with pytest.raises(FetchError, match=r"timed out resolving host slow\.test"):
+        fetch_feed("http://slow.test/feed.xml", allow_private=True, timeout=0.2)
+
+    assert time.monotonic() - started < 0.6 + 0.4
+
+
+# --- decoding: streamed, capped on decoded bytes, refusing what we did not ask for -----------
+
+
+def gzip_stream(size: int, layers: int) -> bytes:
+    """`size` zero bytes gzipped `layers` times, compressed piece by piece (cheap to build)."""
+    squeezer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    piece = b"\0" * 1_000_000
+    body = b"".join(squeezer.compress(piece) for _ in range(size // len(piece)))
+    body += squeezer.flush()
+    for _ in range(layers - 1):
+        body = gzip.compress(body, 9)
+    return body
+
+
+def test_stacked_gzip_bomb_costs_little_memory(server: FeedServer) -> None:
+    bomb = gzip_stream(200_000_000, layers=2)  # 200 MB of zeros in about 1 KB
+    assert len(bomb) < 5_000
+    server.route("/bomb", reply(200, bomb, {"Content-Encoding": "gzip, gzip"}))
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(FetchError, match="larger than 1000000 bytes"):
+            fetch_feed(server.url("/bomb"), allow_private=True, max_bytes=1_000_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 4_000_000  # the cap plus a few decoding steps, not the gigabyte
+
+
+def test_stacked_and_multi_member_gzip_decode(server: FeedServer) -> None:
+    twice = gzip.compress(gzip.compress(FEED))
+    members = gzip.compress(FEED[:20]) + gzip.compress(FEED[20:])
+    server.route("/twice", reply(200, twice, {"Content-Encoding": "gzip, x-gzip"}))
+    server.route("/members", reply(200, members, {"Content-Encoding": "gzip"}))
+
+    assert fetch_feed(server.url("/twice"), allow_private=True).body == FEED
+    assert fetch_feed(server.url("/members"), allow_private=True).body == FEED
+    assert server.seen[0][1]["accept-encoding"] == "gzip, deflate"
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
+def test_deflate_with_and_without_zlib_header(server: FeedServer, wbits: int) -> None:
+    squeezer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    body = squeezer.compress(FEED * 100) + squeezer.flush()
+    server.route("/deflate", reply(200, body, {"Content-Encoding": "Deflate"}))
+
+    assert fetch_feed(server.url("/deflate"), allow_private=True).body == FEED * 100
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "compress", "gzip, br", "identity, snappy"])
+def test_encodings_we_did_not_offer_are_refused(server: FeedServer, encoding: str) -> None:
+    server.route("/odd", reply(200, b"\x8b\x00binary", {"Content-Encoding": encoding}))
+
+    with pytest.raises(FetchError, match="does not decode") as info:
+        fetch_feed(server.url("/odd"), allow_private=True)
+    assert "Content-Encoding" in info.value.message
+    assert not info.value.permanent
+
+
+def test_identity_and_too_many_layers(server: FeedServer) -> None:
+    server.route("/identity", reply(200, FEED, {"Content-Encoding": "identity"}))
+    server.route("/deep", reply(200, FEED, {"Content-Encoding": "gzip, gzip, gzip, gzip"}))
+
+    assert fetch_feed(server.url("/identity"), allow_private=True).body == FEED
+    with pytest.raises(FetchError, match="compressed 4 times"):
+        fetch_feed(server.url("/deep"), allow_private=True)
+
+
+def test_corrupt_gzip_is_a_readable_error(server: FeedServer) -> None:
+    server.route(
+        "/corrupt", reply(200, b"\x1f\x8b\x08\x00garbage" * 10, {"Content-Encoding": "gzip"})
+    )
+
+    with pytest.raises(FetchError, match="could not be decompressed"):
+        fetch_feed(server.url("/corrupt"), allow_private=True)
+
+
+# --- DNS: one resolution per hop, the connection goes to the checked address -----------------
+
+
+@pytest.fixture
+def internal_server(server: FeedServer) -> Iterator[FeedServer]:
+    """A second server on 127.0.0.2, same port: what a rebinding answer would reach."""
+    state = FeedServer(port=server.port)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+            reply(200, b"internal secrets")(self)
+
+        def log_message(self, format, *args) -> None:
+            pass
+
+    try:
+        httpd = ThreadingHTTPServer(("127.0.0.2", server.port), Handler)
+    except OSError as exc:
+        pytest.skip(f"cannot listen on 127.0.0.2:{server.port}: {exc}")
+    httpd.daemon_threads = True
+    threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    ).start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.usefixtures("only_test_server_allowed")
+def test_rebinding_answer_is_never_used(
+    server: FeedServer, internal_server: FeedServer, dns: FakeResolver
+) -> None:
+    # Public (127.0.0.1 here) when checked, loopback when asked again: only one answer is used.
+    dns.answer("feeds.test", ["127.0.0.1"], ["127.0.0.2"])
+    server.route("/feed.xml", reply(200, FEED))
+
+    result = fetch_feed(f"http://feeds.test:{server.port}/feed.xml")
+
+    assert result.body == FEED
+    assert dns.asked == ["feeds.test"]
+    assert internal_server.seen == []
+    # The request still names the host it was meant for.
+    assert server.seen[0][1]["host"] == f"feeds.test:{server.port}"
+
+
+@pytest.mark.usefixtures("only_test_server_allowed")
+def test_private_answer_is_refused_before_connecting(
+    server: FeedServer, internal_server: FeedServer, dns: FakeResolver
+) -> None:
+    dns.answer("feeds.test", ["127.0.0.2"], ["127.0.0.1"])
+    dns.answer("mixed.test", ["127.0.0.1", "10.0.0.7"])
+
+    for host in ("feeds.test", "mixed.test"):
+        with pytest.raises(BlockedURLError, match="private or local address"):
+            fetch_feed(f"http://{host}:{server.port}/feed.xml")
+    assert dns.asked == ["feeds.test", "mixed.test"]
+    assert server.seen == [] and internal_server.seen == []
+
+
+@pytest.mark.usefixtures("only_test_server_allowed")
+def test_each_redirect_hop_is_resolved_once_and_checked(
+    server: FeedServer, internal_server: FeedServer, dns: FakeResolver
+) -> None:
+    dns.answer("feeds.test", ["127.0.0.1"], ["127.0.0.2"])
+    dns.answer("moved.test", ["127.0.0.1"], ["127.0.0.2"])
+    server.route("/old", redirect(301, f"http://moved.test:{server.port}/feed.xml"))
+    server.route("/feed.xml", redirect(302, f"http://feeds.test:{server.port}/final"))
+    server.route("/final", reply(200, FEED))
+
+    # Back on feeds.test, the name now answers loopback: the hop is checked again and refused.
+    with pytest.raises(BlockedURLError, match=r"127\.0\.0\.2"):
+        fetch_feed(f"http://feeds.test:{server.port}/old")
+
+    assert dns.asked == ["feeds.test", "moved.test", "feeds.test"]
+    assert server.paths() == ["/old", "/feed.xml"]
+    assert internal_server.seen == []
+
+    dns.asked.clear()
+    dns.answer("feeds.test", ["127.0.0.1"])
+    dns.answer("moved.test", ["127.0.0.1"])
+    assert fetch_feed(f"http://feeds.test:{server.port}/old").body == FEED
+    assert dns.asked == ["feeds.test", "moved.test", "feeds.test"]
+
+
+def test_pinned_even_when_private_urls_are_allowed(
+    server: FeedServer, internal_server: FeedServer, dns: FakeResolver
+) -> None:
+    dns.answer("feeds.test", ["127.0.0.1"], ["127.0.0.2"])
+    server.route("/feed.xml", reply(200, FEED))
+
+    assert fetch_feed(f"http://feeds.test:{server.port}/feed.xml", allow_private=True).body == FEED
+    assert dns.asked == ["feeds.test"]
+    assert internal_server.seen == []
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for feeds.test (and its key), made by the openssl CLI."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-subj", "/CN=feeds.test", "-addext", "subjectAltName=DNS:feeds.test"),
+            *("-keyout", key, "-out", cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(tls_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FeedServer]:
+    """An HTTPS server on 127.0.0.1 holding feeds.test's certificate; records the SNI it gets."""
+    cert, key = tls_files
+    state = FeedServer(port=0)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    server_context.sni_callback = lambda _sock, name, _ctx: state.seen.append(
+        ("sni", {"name": name})
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+            reply(200, FEED)(self)
+
+        def log_message(self, format, *args) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = server_context.wrap_socket(httpd.socket, server_side=True)
+    httpd.daemon_threads = True
+    state.port = httpd.server_address[1]
+    threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    ).start()
+    client_context = ssl.create_default_context(cafile=cert)
+    monkeypatch.setattr(fetch_module, "_ssl_context", lambda: client_context)
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_tls_to_the_pinned_address_verifies_the_hostname(
+    tls_server: FeedServer, dns: FakeResolver
+) -> None:
+    dns.answer("feeds.test", ["127.0.0.1"])
+    dns.answer("other.test", ["127.0.0.1"])
+
+    result = fetch_feed(f"https://feeds.test:{tls_server.port}/feed.xml", allow_private=True)
+
+    assert result.body == FEED
+    # SNI and the certificate check use the URL's name, though the socket went to 127.0.0.1.
+    assert tls_server.seen[0] == ("sni", {"name": "feeds.test"})
+    assert tls_server.seen[1][1]["host"] == f"feeds.test:{tls_server.port}"
+    with pytest.raises(FetchError, match="TLS error"):
+        fetch_feed(f"https://other.test:{tls_server.port}/feed.xml", allow_private=True)
+
+
+def test_unforeseen_failure_is_a_fetch_error(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*args) -> list[str]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(fetch_module, "_content_codings", explode)
+    server.route("/feed.xml", reply(200, FEED))
+
+    with pytest.raises(FetchError, match=r"unexpected error fetching .*RuntimeError") as info:
+        fetch_feed(server.url("/feed.xml"), allow_private=True)
+    assert not info.value.permanent
+
+
+def test_endless_headers_are_refused(server: FeedServer) -> None:
+    def endless(h: BaseHTTPRequestHandler) -> None:
+        h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Junk: ")
+        for _ in range(1000):
+            h.wfile.write(b"x" * 1024)
+
+    server.route("/endless-headers", endless)
+
+    with pytest.raises(FetchError, match="malformed response"):
+        fetch_feed(server.url("/endless-headers"), allow_private=True)
+
+
+@pytest.mark.usefixtures("only_test_server_allowed")
+def test_international_names_are_resolved_and_pinned_in_ascii(
+    server: FeedServer, dns: FakeResolver
+) -> None:
+    dns.answer("xn--bcher-kva.test", ["127.0.0.1"])
+    server.route("/feed.xml", reply(200, FEED))
+
+    result = fetch_feed(f"http://BÜCHER.test:{server.port}/feed.xml")
+
+    assert result.body == FEED
+    assert dns.asked == ["xn--bcher-kva.test"]
+    assert server.seen[0][1]["host"] == f"xn--bcher-kva.test:{server.port}"
