@@ -53,6 +53,7 @@ class SubscriptionView:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     unfurl: bool = False
+    site_url: str | None = None  # the feed's web site, where its name links to
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ def _views(session: Session, subs: Sequence[Subscription]) -> list[SubscriptionV
                 include=tuple(load_specs(sub.include_filters)),
                 exclude=tuple(load_specs(sub.exclude_filters)),
                 unfurl=bool(sub.unfurl),
+                site_url=feed.site_url,
             )
         )
     return views

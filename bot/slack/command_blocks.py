@@ -28,6 +28,15 @@ class SubscriptionLike(Protocol):
     include: tuple[str, ...]
     exclude: tuple[str, ...]
     unfurl: bool
+    site_url: str | None
+
+
+def feed_link(sub: SubscriptionLike, limit: int = 150) -> str:
+    """The feed's name linked to its web site (people read the site, not the XML), or to the
+    feed itself when it names no http(s) site."""
+    site = getattr(sub, "site_url", None)
+    target = site if site and site.startswith(("https://", "http://")) else sub.feed_url
+    return link(target, truncate(sub.feed_title or sub.feed_url, limit))
 
 
 def channel_ref(channel_id: str | None) -> str:
@@ -53,7 +62,7 @@ def health(sub: SubscriptionLike) -> tuple[str, str]:
 def subscription_line(sub: SubscriptionLike) -> str:
     """Title (linked), channel and health in one mrkdwn line pair."""
     emoji, words = health(sub)
-    title = link(sub.feed_url, truncate(sub.feed_title or sub.feed_url, 120))
+    title = feed_link(sub, 120)
     return f"{emoji} *{title}* → {channel_ref(sub.channel_id)}\n{words} · id {sub.id}"
 
 
@@ -78,7 +87,7 @@ def subscribed_message(
     discovered_from: str | None = None,
 ) -> Message:
     """The reply to `subscribe`: what was subscribed where, and what happens next."""
-    title = link(sub.feed_url, truncate(sub.feed_title or sub.feed_url, 150))
+    title = feed_link(sub)
     channel = channel_ref(sub.channel_id)
     found = (
         f"{escape(truncate(discovered_from, 200))} is a web page; using the feed it advertises, "
@@ -99,7 +108,7 @@ def subscribed_message(
 
 def changed_message(verb: str, sub: SubscriptionLike) -> Message:
     """The reply to unsubscribe / pause / resume."""
-    title = link(sub.feed_url, truncate(sub.feed_title or sub.feed_url, 150))
+    title = feed_link(sub)
     text = f"{verb} *{title}* in {channel_ref(sub.channel_id)}."
     return Message(text, [section(":white_check_mark: " + text)])
 
@@ -108,7 +117,7 @@ def settings_message(subs: Sequence[SubscriptionLike]) -> Message:
     """The reply to `set`: each changed subscription with its filters and unfurling now."""
     lines = []
     for sub in subs:
-        title = link(sub.feed_url, truncate(sub.feed_title or sub.feed_url, 150))
+        title = feed_link(sub)
         include = ", ".join(f"`{escape(truncate(s, 100))}`" for s in sub.include) or "everything"
         exclude = ", ".join(f"`{escape(truncate(s, 100))}`" for s in sub.exclude) or "nothing"
         lines.append(

@@ -133,6 +133,26 @@ def test_a_subscription_found_through_a_page_names_the_page_and_the_feed():
     assert "https://e13.dev/blog/ is a web page" in text and "https://e13.dev/feed.xml" in text
 
 
+def test_feed_names_link_to_the_site_and_never_to_a_script():
+    sub = SimpleNamespace(
+        id=1,
+        feed_url="https://e13.dev/blog/index.xml",
+        feed_title="E13",
+        site_url="https://e13.dev/blog/",
+        channel_id="C0DEVOPS1",
+        status="active",
+        status_reason=None,
+        last_success_at=None,
+        last_error=None,
+        consecutive_failures=0,
+        next_check_at=None,
+    )
+    for rendered in (json.dumps(feeds_message([sub]).blocks), json.dumps(home_view([sub], []))):
+        assert "<https://e13.dev/blog/|E13>" in rendered and "index.xml|" not in rendered
+    sub.site_url = "javascript:alert(1)"
+    assert "<https://e13.dev/blog/index.xml|E13>" in json.dumps(feeds_message([sub]).blocks)
+
+
 # -- Markdown to mrkdwn ------------------------------------------------------------------------
 
 
