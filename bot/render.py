@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bot.knowledge.articles import excerpt
-from bot.knowledge.index import Hit, SearchResult
+from bot.knowledge.index import Hit, IndexedChunk, SearchResult
+from bot.plaintext import stored_line, strip_controls
 
 NO_ANSWER = "I don't know: nothing in the notes or feeds covers that well enough."
 NOT_SURE = "Not sure this answers it; the closest match:"
 
 
+def _shown(chunk: IndexedChunk) -> IndexedChunk:
+    """The chunk's text as plain text: no control or bidi characters (an ESC from a feed would
+    drive the terminal), and article titles stored before they were cleaned without tags."""
+    if chunk.kind != "article":
+        return replace(chunk, text=strip_controls(chunk.text))
+    return replace(
+        chunk,
+        title=stored_line(chunk.title, 1000),
+        section=stored_line(chunk.section, 1000),
+        text=strip_controls(chunk.text),
+        source_name=stored_line(chunk.source_name, 200),
+    )
+
+
 def hit_json(hit: Hit) -> dict[str, Any]:
     """One result in the GUIDE's JSON contract."""
-    c = hit.chunk
+    c = _shown(hit.chunk)
     return {
         "kind": c.kind,
         "title": c.title,
@@ -35,20 +51,20 @@ def result_json(result: SearchResult) -> dict[str, Any]:
 
 
 def _where(hit: Hit) -> str:
-    c = hit.chunk
+    c = _shown(hit.chunk)
     parts = [c.source_name, c.url or ""] if c.kind == "article" else [c.section, c.source_name]
     return " · ".join(p for p in parts if p)
 
 
 def _one_line(hit: Hit, limit: int = 100) -> str:
-    c = hit.chunk
+    c = _shown(hit.chunk)
     label = c.title if c.kind == "article" else c.text.splitlines()[0]
     label = label if len(label) <= limit else label[: limit - 1] + "…"
     return f"{label}  ({_where(hit)})"
 
 
 def _best(hit: Hit) -> list[str]:
-    best = hit.chunk
+    best = _shown(hit.chunk)
     lines = []
     if best.kind == "article":
         lines.append(best.title)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import html
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -12,12 +13,42 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import feedparser.api
+import feedparser.mixin
+
+from bot.plaintext import (
+    feed_text,
+    html_text,
+    looks_like_html,
+    one_line,
+    safe_url,
+)
 
 _MAX_KEY = 512
+# Stored text is cut here; Slack and the CLI cut again to what they show.
+TITLE_CHARS = 1000
+AUTHOR_CHARS = 200
+FEED_TITLE_CHARS = 200
+TAG_CHARS = 100
 
 # Character data coalesced before feedparser sees it: same result, half the parse time.
 if "bot.feeds.sax_buffered" not in feedparser.api.PREFERRED_XML_PARSERS:
     feedparser.api.PREFERRED_XML_PARSERS.insert(0, "bot.feeds.sax_buffered")
+
+# feedparser looks for an e-mail address in every author with a regex that is quadratic in
+# the author's length (a 100 KB author took 30 s); nobody's name is longer than this.
+_AUTHOR_SOURCE_CHARS = 2048
+_sync_author_detail = feedparser.mixin._FeedParserMixin._sync_author_detail
+
+
+def _bounded_sync_author_detail(self: Any, key: str = "author") -> None:
+    context = self._get_context()
+    value = context.get(key)
+    if isinstance(value, str) and len(value) > _AUTHOR_SOURCE_CHARS:
+        context[key] = value[:_AUTHOR_SOURCE_CHARS]
+    _sync_author_detail(self, key)
+
+
+feedparser.mixin._FeedParserMixin._sync_author_detail = _bounded_sync_author_detail
 
 
 class FeedParseError(Exception):
@@ -26,7 +57,13 @@ class FeedParseError(Exception):
 
 @dataclass(frozen=True)
 class ParsedEntry:
-    """One feed item, with an identity that survives edits and absolute links."""
+    """One feed item, with an identity that survives edits and absolute links.
+
+    `title`, `author` and `tags` are plain text (no markup, entities decoded once, no control
+    characters); `summary_html` and `content_html` are HTML (typed-plain text is escaped into
+    it, so extracting its text decodes entities exactly once; `html_blocks` drops controls);
+    `url` is http(s) and bounded.
+    """
 
     key: str
     url: str | None
@@ -67,10 +104,42 @@ def _absolute(link: str | None, base: str) -> str | None:
     return url if urlsplit(url).scheme in ("http", "https") else None
 
 
-def _content_html(entry: Any) -> str:
+def _as_html(value: str, content_type: str | None, rss: bool) -> str:
+    """A text construct as HTML: typed-plain text is escaped, so it is decoded once, later."""
+    if (content_type or "").lower() != "text/plain" or (rss and looks_like_html(value)):
+        return value  # HTML, or of no stated type (read as HTML, as always)
+    return html.escape(value, quote=False)
+
+
+def _raw_content(entry: Any) -> str:
     contents = entry.get("content") or []
-    html = "".join(c.get("value", "") for c in contents if c.get("value"))
-    return html or entry.get("summary", "") or ""
+    return "".join(c.get("value", "") for c in contents if c.get("value"))
+
+
+def _content_html(entry: Any, rss: bool) -> str:
+    contents = entry.get("content") or []
+    body = "".join(_as_html(c["value"], c.get("type"), rss) for c in contents if c.get("value"))
+    return body or _summary_html(entry, rss)
+
+
+def _summary_html(entry: Any, rss: bool) -> str:
+    summary = entry.get("summary", "") or ""
+    # Without a summary feedparser copies the content into it, without its type.
+    detail = entry.get("summary_detail") or next(iter(entry.get("content") or []), {})
+    return _as_html(summary, detail.get("type"), rss)
+
+
+def _author(value: str | None) -> str | None:
+    """An author as plain text. Authors carry no type, and feeds escape them twice as often as
+    not (`Ops &amp;amp; SRE`): entities left after XML decoding are decoded once more."""
+    value = value or ""
+    text = html_text(value) if looks_like_html(value) else html.unescape(value)
+    return one_line(text, AUTHOR_CHARS) or None
+
+
+def _title(item: Any, limit: int, rss: bool) -> str:
+    detail = item.get("title_detail") or {}
+    return feed_text(item.get("title"), detail.get("type"), limit, rss=rss)
 
 
 def _digest(*parts: str) -> str:
@@ -102,7 +171,9 @@ def parse_feed(body: bytes, feed_url: str) -> ParsedFeed:
         detail = f" ({reason})" if reason else ""
         raise FeedParseError(f"{feed_url} is not an RSS or Atom feed{detail}")
     meta = parsed.feed
-    site_url = _absolute(meta.get("link"), feed_url)
+    # RSS has no content types: feedparser guesses, and its "plain" guess is often HTML.
+    rss = not str(parsed.get("version") or "").startswith("atom")
+    site_url = safe_url(_absolute(meta.get("link"), feed_url))
     base = site_url or feed_url
     ttl = meta.get("ttl")
     try:
@@ -110,44 +181,57 @@ def parse_feed(body: bytes, feed_url: str) -> ParsedFeed:
     except ValueError:
         ttl_seconds = None
 
-    raw: list[tuple[str, ParsedEntry]] = []
+    raw: list[tuple[str, str, ParsedEntry]] = []
     for entry in parsed.entries:
-        title = (entry.get("title") or "").strip()
-        content = _content_html(entry)
-        url = _absolute(entry.get("link"), base)
+        # Identities come from the feed's raw values, as before text was cleaned, so cleaning
+        # never turns a stored entry into a "new" one.
+        raw_title = (entry.get("title") or "").strip()
+        raw_url = _absolute(entry.get("link"), base)
         guid = (entry.get("id") or "").strip()
-        content_hash = _digest(title, content)
-        identity = guid or url or "hash:" + _digest(title, entry.get("summary", "") or content)
+        identity = (
+            guid
+            or raw_url
+            or "hash:" + _digest(raw_title, entry.get("summary", "") or _raw_content(entry))
+        )
+        title = _title(entry, TITLE_CHARS, rss)
+        content = _content_html(entry, rss)
+        author = entry.get("author") or (entry.get("author_detail") or {}).get("name")
         raw.append(
             (
                 identity,
+                _digest(raw_url or "", raw_title)[:16],
                 ParsedEntry(
                     key=identity,
-                    url=url,
+                    url=safe_url(raw_url),
                     title=title,
-                    author=(entry.get("author") or None),
+                    author=_author(author),
                     published_at=_timestamp(entry.get("published_parsed")),
                     updated_at=_timestamp(entry.get("updated_parsed")),
-                    summary_html=entry.get("summary", "") or "",
+                    summary_html=_summary_html(entry, rss),
                     content_html=content,
-                    tags=tuple(t.get("term", "") for t in entry.get("tags", []) if t.get("term")),
-                    content_hash=content_hash,
+                    tags=tuple(
+                        tag
+                        for t in entry.get("tags", [])
+                        if (tag := one_line(t.get("term"), TAG_CHARS))
+                    ),
+                    # The cleaned text: an entry stored before cleaning is updated once, in place.
+                    content_hash=_digest(title, content),
                 ),
             )
         )
 
     # A guid repeated inside one document would collapse distinct items; disambiguate by
     # link and title, which keeps the key stable across polls.
-    counts = Counter(identity for identity, _ in raw)
+    counts = Counter(identity for identity, _, _ in raw)
     entries = []
-    for identity, item in raw:
+    for identity, suffix, item in raw:
         key = identity
         if counts[identity] > 1:
-            key = f"{identity}#{_digest(item.url or '', item.title)[:16]}"
+            key = f"{identity}#{suffix}"
         entries.append(replace(item, key=_bounded(key)))
     warning = str(parsed.get("bozo_exception")) if parsed.get("bozo") else None
     return ParsedFeed(
-        title=(meta.get("title") or "").strip() or urlsplit(feed_url).netloc,
+        title=_title(meta, FEED_TITLE_CHARS, rss) or urlsplit(feed_url).netloc,
         site_url=site_url,
         ttl_seconds=ttl_seconds,
         entries=entries,

@@ -24,7 +24,8 @@ from bot.db.store import feed_by_url, get_or_create_source, store_feed_entries
 from bot.feeds.discover import advertised_feeds, looks_like_html
 from bot.feeds.fetch import FetchError, FetchResult, check_url_allowed, fetch_feed
 from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
-from bot.slack.text import escape
+from bot.plaintext import stored_line
+from bot.slack.text import escape, feed_mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,8 @@ def add_feed(
 
 
 def _feed_name(feed: Feed) -> str:
-    return escape(feed.title or feed.url)
+    # The feed's own title: literal, whatever formatting characters it holds.
+    return feed_mrkdwn(stored_line(feed.title or feed.url, 150))
 
 
 def _pause_text(feed: Feed, since: datetime, error: str) -> str:

@@ -1,7 +1,10 @@
 """Block Kit for a feed announcement: a pure function from an article to blocks + fallback text.
 
-Everything that came from a feed goes through `escape`/`link`, so a title such as
-`<!channel> win` is shown literally and pings nobody.
+Everything that came from a feed is literal text: plain_text elements where Block Kit allows
+(feed, author, excerpt), else escaped mrkdwn with formatting neutralized (`feed_mrkdwn`, `link`),
+so a title such as `<!channel> *win*` is shown as written and pings nobody. Control and bidi
+characters are removed and every field is bounded, also for articles stored before the parser
+cleaned its text.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.knowledge.articles import excerpt as excerpt_text
-from bot.slack.text import escape, link, truncate
+from bot.plaintext import stored_line
+from bot.slack.text import feed_mrkdwn, link, truncate
 
 EXCERPT_CHARS = 300
 TITLE_CHARS = 250
+FEED_CHARS = 150
+AUTHOR_CHARS = 100
 SECTION_LIMIT = 3000
 _SPACE = re.compile(r"\s+")
 
@@ -58,33 +64,31 @@ def _date(value: datetime) -> str:
     return f"<!date^{int(value.timestamp())}^{{date_short_pretty}}|{fallback}>"
 
 
+def _plain(text: str) -> dict[str, Any]:
+    # No emoji conversion either: a feed's `:rotating_light:` is shown as typed.
+    return {"type": "plain_text", "text": truncate(text, SECTION_LIMIT), "emoji": False}
+
+
 def announcement(article: ArticleView) -> Announcement:
     """Linked title, feed name, author and date when known, a short excerpt, fallback text."""
-    title = truncate(_SPACE.sub(" ", article.title).strip() or "(untitled)", TITLE_CHARS)
-    feed = truncate(_SPACE.sub(" ", article.feed_title).strip() or "a feed", 150)
+    title = stored_line(article.title, TITLE_CHARS) or "(untitled)"
+    feed = stored_line(article.feed_title, FEED_CHARS) or "a feed"
     headline = f"*{link(article.url, title)}*"
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": headline, "verbatim": True}}
     ]
-    meta = [escape(feed)]
-    if article.author and article.author.strip():
-        meta.append(escape(truncate(_SPACE.sub(" ", article.author).strip(), 100)))
+    meta = [feed]
+    author = stored_line(article.author, AUTHOR_CHARS)
+    if author:
+        meta.append(author)
+    elements = [_plain(" · ".join(meta))]
     if article.published_at is not None:
-        meta.append(_date(article.published_at))
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(meta)}]})
-    body = excerpt(article.summary, article.text, article.title)
+        elements.append({"type": "mrkdwn", "text": _date(article.published_at)})
+    blocks.append({"type": "context", "elements": elements})
+    body = excerpt(article.summary, article.text, title)
     if body:
-        blocks.append(
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": truncate(escape(body), SECTION_LIMIT),
-                    "verbatim": True,
-                },
-            }
-        )
-    fallback = f"New in {escape(feed)}: {link(article.url, title)}"
+        blocks.append({"type": "section", "text": _plain(body)})
+    fallback = f"New in {feed_mrkdwn(feed)}: {link(article.url, title)}"
     return Announcement(text=fallback, blocks=blocks)
 
 

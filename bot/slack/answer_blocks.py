@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from bot.knowledge.calibration import shown_in_full
 from bot.knowledge.index import IndexedChunk
+from bot.plaintext import stored_line
 from bot.slack.mrkdwn import (
     SECTION_LIMIT,
     inline_to_mrkdwn,
@@ -22,7 +23,7 @@ from bot.slack.mrkdwn import (
     plain_excerpt,
     split_mrkdwn,
 )
-from bot.slack.text import escape, link, truncate
+from bot.slack.text import escape, feed_mrkdwn, link, neutralize, truncate
 
 MAX_BLOCKS = 50
 MAX_BUTTON_VALUE = 2000
@@ -158,8 +159,13 @@ def _note_where(chunk: IndexedChunk) -> str:
 
 def _article_where(hit: AnswerHit) -> str:
     c = hit.chunk
-    parts = [escape(c.source_name), slack_date(hit.published_at)]
+    parts = [feed_mrkdwn(stored_line(c.source_name, 150)), slack_date(hit.published_at)]
     return " · ".join(p for p in parts if p)
+
+
+def _article_title(chunk: IndexedChunk, limit: int = 250) -> str:
+    """An article's title as plain text (articles come from feeds: never markup)."""
+    return stored_line(chunk.title, limit) or "(untitled)"
 
 
 def _first_line(markdown: str) -> str:
@@ -180,9 +186,11 @@ def best_answer_blocks(hit: AnswerHit) -> list[dict[str, Any]]:
     """The best answer in full: a note's text (code as code) or an article's linked excerpt."""
     c = hit.chunk
     if c.kind == "article":
-        title = "*" + link(c.url, c.title or "(untitled)") + "*"
-        heading = f"\n_{escape(c.section)}_" if c.section and c.section != c.title else ""
-        body = plain_excerpt(c.text, ARTICLE_EXCERPT)
+        # Everything here came from a feed: literal text, formatting characters neutralized.
+        title = "*" + link(c.url, _article_title(c)) + "*"
+        section_name = stored_line(c.section, 250) if c.section != c.title else ""
+        heading = f"\n_{feed_mrkdwn(section_name)}_" if section_name else ""
+        body = neutralize(plain_excerpt(c.text, ARTICLE_EXCERPT))
         return [
             section(f"{title}{heading}\n{body}"),
             context(":newspaper: " + _article_where(hit)),
@@ -204,7 +212,7 @@ def suggestion_line(hit: AnswerHit) -> str:
     """One line for a further suggestion: a label and where it comes from."""
     c = hit.chunk
     if c.kind == "article":
-        return f"• {link(c.url, truncate(c.title or '(untitled)', 150))} — {_article_where(hit)}"
+        return f"• {link(c.url, _article_title(c, 150))} — {_article_where(hit)}"
     return f"• {_note_label(c)} — {_note_where(c)}"
 
 
@@ -212,8 +220,9 @@ def _fallback(answer: Answer) -> str:
     q = truncate(answer.question, 150)
     if answer.answered and answer.hits:
         c = answer.hits[0].chunk
-        label = c.title if c.kind == "article" else (_first_line(c.text) or c.title)
-        return escape(f"{q}: {truncate(label, 200)}")
+        if c.kind == "article":
+            return f"{escape(q)}: {feed_mrkdwn(_article_title(c, 200))}"
+        return escape(f"{q}: {truncate(_first_line(c.text) or c.title, 200)}")
     return escape(f"No confident answer to: {q}")
 
 

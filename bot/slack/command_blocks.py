@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot.plaintext import safe_url, stored_line
 from bot.slack.answer_blocks import Message, bounded, context, section, slack_date
-from bot.slack.text import escape, link, truncate
+from bot.slack.text import escape, feed_mrkdwn, link, truncate
 
 MAX_FEEDS_SHOWN = 40
 
@@ -34,9 +35,8 @@ class SubscriptionLike(Protocol):
 def feed_link(sub: SubscriptionLike, limit: int = 150) -> str:
     """The feed's name linked to its web site (people read the site, not the XML), or to the
     feed itself when it names no http(s) site."""
-    site = getattr(sub, "site_url", None)
-    target = site if site and site.startswith(("https://", "http://")) else sub.feed_url
-    return link(target, truncate(sub.feed_title or sub.feed_url, limit))
+    site = safe_url(getattr(sub, "site_url", None))
+    return link(site or sub.feed_url, stored_line(sub.feed_title or sub.feed_url, limit))
 
 
 def channel_ref(channel_id: str | None) -> str:
@@ -135,7 +135,7 @@ def channel_changed_message(
     if not subs:
         text = f"{channel_ref(channel_id)} has no feed subscriptions."
         return Message(text, [section(":information_source: " + text)])
-    names = ", ".join(escape(truncate(s.feed_title or s.feed_url, 60)) for s in subs[:10])
+    names = ", ".join(feed_mrkdwn(stored_line(s.feed_title or s.feed_url, 60)) for s in subs[:10])
     more = f" and {len(subs) - 10} more" if len(subs) > 10 else ""
     text = f"{verb} {len(subs)} feeds in {channel_ref(channel_id)}: {names}{more}."
     return Message(text, [section(":white_check_mark: " + text)])

@@ -78,10 +78,12 @@ def _channel(token: str) -> tuple[str | None, str | None]:
 
 def _ref(token: str) -> tuple[str | None, str | None]:
     """(feed URL or subscription id, error) for a feed argument."""
+    # Slack escapes & < > in command text; undo it once, only after the <…> reference is
+    # parsed, so `<http://h/q.xml?a=1&amp;b=2>` fetches `a=1&b=2`.
     m = _LINK.match(token)
     if m:
-        return m.group("url"), None
-    bare = token.strip("<>")
+        return unescape_slack(m.group("url")), None
+    bare = unescape_slack(token.strip("<>"))
     if re.match(r"^https?://\S+$", bare) or bare.isdigit():
         return bare, None
     return None, f"`{token[:200]}` is not a feed URL: it must start with http:// or https://."

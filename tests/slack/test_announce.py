@@ -61,10 +61,16 @@ def test_subscribing_posts_nothing_and_a_new_item_is_posted_once_per_channel(
         link = "<https://e13.dev/blog/new-post|&lt;!channel&gt; win &amp; more>"
         assert post["blocks"][0]["text"]["text"] == f"*{link}*"
         assert link in post["text"] and "<!channel>" not in str(post)
-        meta = post["blocks"][1]["elements"][0]["text"]
-        assert "E13 Capital &amp; Technology Blog" in meta
-        assert "Jane &lt;Ops&gt;" in meta and "<!date^1733011200^" in meta
-        assert post["blocks"][2]["text"]["text"] == "Rolling out Kubernetes 1.31 &amp; friends"
+        # Feed name, author and excerpt are plain_text: Slack shows them as written.
+        meta, date = post["blocks"][1]["elements"]
+        assert meta["type"] == "plain_text"
+        assert meta["text"] == "E13 Capital & Technology Blog · ops@e13.dev (Jane <Ops>)"
+        assert "<!date^1733011200^" in date["text"]
+        assert post["blocks"][2]["text"] == {
+            "type": "plain_text",
+            "text": "Rolling out Kubernetes 1.31 & friends",
+            "emoji": False,
+        }
         assert post["unfurl_links"] is False
 
     # A second poll of the same document posts nothing.

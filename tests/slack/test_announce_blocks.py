@@ -26,10 +26,15 @@ def test_linked_title_feed_author_date_excerpt_and_fallback():
     head, meta, body = msg.blocks
     assert head["text"]["text"] == "*<https://ops.example/pg|Zero-downtime Postgres upgrades>*"
     assert meta["type"] == "context"
-    assert meta["elements"][0]["text"] == (
-        "Ops Blog · Jane Doe · <!date^1731542400^{date_short_pretty}|2024-11-14>"
-    )
-    assert body["text"]["text"] == "How we moved 2 TB with logical replication."
+    assert meta["elements"] == [
+        {"type": "plain_text", "text": "Ops Blog · Jane Doe", "emoji": False},
+        {"type": "mrkdwn", "text": "<!date^1731542400^{date_short_pretty}|2024-11-14>"},
+    ]
+    assert body["text"] == {
+        "type": "plain_text",
+        "text": "How we moved 2 TB with logical replication.",
+        "emoji": False,
+    }
     assert msg.text == "New in Ops Blog: <https://ops.example/pg|Zero-downtime Postgres upgrades>"
 
 
@@ -43,17 +48,22 @@ def test_everything_from_the_feed_is_escaped():
             url="https://ops.example/a?b=1&c=2",
         )
     )
-    rendered = str(msg.blocks) + msg.text
+    # mrkdwn (the linked title, the fallback) is escaped; the rest is plain_text, never parsed.
+    mrkdwn = msg.blocks[0]["text"]["text"] + msg.text
     for raw in ("<!channel>", "<!here>", "<@U123>", "<script>", "|here>"):
-        assert raw not in rendered
+        assert raw not in mrkdwn
     assert (
         msg.blocks[0]["text"]["text"]
         == "*<https://ops.example/a?b=1&amp;c=2|&lt;!channel&gt; win>*"
     )
-    assert msg.blocks[2]["text"]["text"] == (
-        "Click &lt;https://evil.example|here&gt; &amp; &lt;!here&gt;"
-    )
-    assert all(b["text"].get("verbatim") for b in (msg.blocks[0], msg.blocks[2]))
+    assert msg.blocks[0]["text"]["verbatim"]
+    # A stored feed title holding HTML tags is HTML: its text is shown, not its tags.
+    assert msg.blocks[1]["elements"][0]["text"] == "A & B · <@U123>"
+    assert msg.blocks[2]["text"] == {
+        "type": "plain_text",
+        "text": "Click <https://evil.example|here> & <!here>",
+        "emoji": False,
+    }
 
 
 def test_missing_fields_are_left_out():
