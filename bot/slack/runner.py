@@ -215,11 +215,11 @@ def _start_scheduler(runtime: Runtime, app: App) -> Any:
 
 def serve(settings: Settings, credentials: Credentials, host: str, port: int) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_bolt.error import BoltError
     from slack_sdk.errors import SlackApiError
 
     from bot.slack.app import create_app
+    from bot.slack.socket_mode import socket_mode_handler
 
     runtime = open_runtime(settings)
     prepare_store(runtime)
@@ -243,9 +243,10 @@ def serve(settings: Settings, credentials: Credentials, host: str, port: int) ->
     def scheduler_running() -> bool:
         return scheduler is not None and bool(scheduler.running)
 
-    handler: SocketModeHandler | None = None
+    handler: Any = None
+    watchdog: Any = None
     if socket_mode:
-        handler = SocketModeHandler(app, credentials.app_token)
+        handler, watchdog = socket_mode_handler(app, credentials.app_token)
         health = health_check(
             runtime.engine, scheduler_running, "socket", handler.client.is_connected
         )
@@ -260,6 +261,7 @@ def serve(settings: Settings, credentials: Credentials, host: str, port: int) ->
                 "→ your app → Basic Information → App-Level Tokens, and make sure Socket Mode is "
                 "on (Settings → Socket Mode)."
             ) from None
+        watchdog.start()
     else:
         health = health_check(runtime.engine, scheduler_running, "http")
         server = HttpServer(make_wsgi(app, health), host, port)
@@ -278,6 +280,8 @@ def serve(settings: Settings, credentials: Credentials, host: str, port: int) ->
     try:
         server.serve()
     finally:
+        if watchdog is not None:
+            watchdog.stop()
         if handler is not None:
             handler.close()
         scheduler.shutdown(wait=True)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
+import sqlite3
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from slack_harness import BOT_TOKEN, SIGNING_SECRET, SlackClientSim
+from slack_harness import BOT_TOKEN, SIGNING_SECRET, SlackClientSim, wait_for
 
 from bot.config import Settings
 from bot.runtime import Runtime, open_runtime
@@ -39,6 +40,8 @@ def sample_db(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("template") / "sample.db"
     runtime = open_runtime(make_settings(f"sqlite:///{path}", "http://127.0.0.1:9/api/"))
     prepare_store(runtime)
+    # The index refresh it starts holds a connection; let it finish before the file is copied.
+    wait_for(lambda: not runtime.answerer.refreshing(), timeout=60)
     runtime.engine.dispose()
     return path
 
@@ -47,7 +50,9 @@ def sample_db(tmp_path_factory) -> Path:
 def sample_db_url(tmp_path, sample_db) -> str:
     """A private copy of the sample database for one test."""
     path = tmp_path / "slack.db"
-    shutil.copyfile(sample_db, path)
+    # SQLite's backup API, not a file copy: rows still in the -wal file come along.
+    with closing(sqlite3.connect(sample_db)) as src, closing(sqlite3.connect(path)) as dst:
+        src.backup(dst)
     return f"sqlite:///{path}"
 
 

@@ -94,14 +94,14 @@ def test_run_without_a_bot_token_says_what_to_set(tmp_path, monkeypatch):
 
 
 def test_socket_mode_opens_its_connection_through_slack_api_url(slack_runtime, fake_slack):
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from bot.slack.socket_mode import socket_mode_handler
 
     fake_slack.handlers["apps.connections.open"] = lambda args: {
         "ok": True,
         "url": "wss://socket.invalid/link",
     }
     app = create_app(slack_runtime, socket_mode=True)
-    handler = SocketModeHandler(app, "xapp-1-A111-test")
+    handler, _ = socket_mode_handler(app, "xapp-1-A111-test")
     assert handler.client.issue_new_wss_url() == "wss://socket.invalid/link"
     [call] = [c for c in fake_slack.calls if c.method == "apps.connections.open"]
     assert call.headers["Authorization"] == "Bearer xapp-1-A111-test"
