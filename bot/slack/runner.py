@@ -219,7 +219,7 @@ def serve(settings: Settings, credentials: Credentials, host: str, port: int) ->
     from slack_sdk.errors import SlackApiError
 
     from bot.slack.app import create_app
-    from bot.slack.socket_mode import socket_mode_handler
+    from bot.slack.socket_mode import close_socket_mode, socket_mode_handler
 
     runtime = open_runtime(settings)
     prepare_store(runtime)
@@ -280,10 +280,8 @@ def serve(settings: Settings, credentials: Credentials, host: str, port: int) ->
     try:
         server.serve()
     finally:
-        if watchdog is not None:
-            watchdog.stop()
         if handler is not None:
-            handler.close()
+            close_socket_mode(handler, watchdog)
         scheduler.shutdown(wait=True)
         app.listener_runner.listener_executor.shutdown(wait=True)
         runtime.engine.dispose()

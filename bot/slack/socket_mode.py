@@ -75,11 +75,32 @@ class SilenceWatchdog:
             return False
         log.warning("Socket Mode connection silent for %.0f s (no pong); reconnecting", now - heard)
         self.replaced += 1
-        raw = getattr(ws, "sock", None)
-        if raw is not None:
-            with contextlib.suppress(OSError):  # already gone: the adapter is reconnecting
-                raw.shutdown(socket.SHUT_RDWR)  # wakes the reader: EOF → the adapter reconnects
+        _shut_down(session)  # wakes the reader: EOF → the adapter reconnects
         return True
+
+
+def _shut_down(session: Any) -> None:
+    """Shut the session's socket down so its reader wakes now, not at its next 10 s poll."""
+    raw = getattr(getattr(session, "sock", None), "sock", None)
+    if raw is not None:
+        with contextlib.suppress(OSError):  # already gone
+            raw.shutdown(socket.SHUT_RDWR)
+
+
+def close_socket_mode(handler: SocketModeHandler, watchdog: SilenceWatchdog) -> None:
+    """Disconnect for good, promptly (a container's stop grace period is often 10 s)."""
+    watchdog.stop()
+    client: Any = handler.client
+    client.auto_reconnect_enabled = False  # the wake-up below must not look like a drop
+    session = client.current_session
+    _shut_down(session)
+    # Let the reader see the EOF and finish before the adapter closes the socket under it: a
+    # socket closed while the reader waits on it is never reported, and the reader then sits
+    # out its 10 s poll.
+    deadline = time.monotonic() + 2.0
+    while getattr(session, "sock", None) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    handler.close()
 
 
 def socket_mode_handler(

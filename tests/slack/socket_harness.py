@@ -143,9 +143,10 @@ class FakeSocketMode:
         self._frozen = pipes
 
     def stop(self) -> None:
-        self._server.shutdown()
+        # Pipes first: the server would otherwise wait out its close timeout on a frozen one.
         self._relay.close()
         with self._lock:
             pipes = self._pipes + getattr(self, "_frozen", [])
         for pipe in pipes:
             pipe.close()
+        self._server.shutdown()

@@ -13,7 +13,7 @@ from socket_harness import FakeSocketMode
 
 from bot.slack.answer_blocks import ACTION_MORE
 from bot.slack.app import create_app
-from bot.slack.socket_mode import socket_mode_handler
+from bot.slack.socket_mode import SILENCE_LIMIT, close_socket_mode, socket_mode_handler
 
 QUESTION = "how do I tail multiple pods"
 
@@ -24,14 +24,12 @@ def socket_mode(slack_runtime, fake_slack) -> Iterator[tuple[FakeSocketMode, Any
     endpoint = FakeSocketMode()
     fake_slack.handlers["apps.connections.open"] = lambda args: {"ok": True, "url": endpoint.url}
     app = create_app(slack_runtime, socket_mode=True)
-    # Short timings keep the test quick; the shipped defaults replace a silent link in ≤ 10 s.
-    handler, watchdog = socket_mode_handler(app, "xapp-1-A111-test", 1.0, 2.5)
+    handler, watchdog = socket_mode_handler(app, "xapp-1-A111-test")  # the shipped timings
     handler.connect()
     watchdog.start()
     endpoint.wait_connections(1, timeout=5)
     yield endpoint, handler, watchdog
-    watchdog.stop()
-    handler.close()
+    close_socket_mode(handler, watchdog)
     endpoint.stop()
 
 
@@ -158,9 +156,15 @@ def test_a_silent_connection_is_replaced_without_spinning(socket_mode, fake_slac
     assert "stern" in block_texts(slash(endpoint, fake_slack, "after-freeze"))
 
 
-def test_a_healthy_connection_is_left_alone(socket_mode):
+def test_a_healthy_connection_is_left_alone_and_closes_promptly(socket_mode):
     endpoint, handler, watchdog = socket_mode
-    time.sleep(4)  # several ping intervals, each answered
+    time.sleep(SILENCE_LIMIT + 1)  # longer than the silence limit, every ping answered
     assert watchdog.replaced == 0
     assert endpoint.connections == 1
     assert handler.client.is_connected()
+    started = time.monotonic()
+    close_socket_mode(handler, watchdog)
+    # A container's stop grace period is often 10 s: closing must not sit out a reader's poll.
+    assert time.monotonic() - started < 3
+    time.sleep(1)
+    assert endpoint.connections == 1  # closing is not taken for a drop: no reconnect
