@@ -146,6 +146,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("articles", schema=None) as batch_op:
-        batch_op.drop_index("ix_articles_source_id_link_key")
-        batch_op.drop_column("link_key")
+    # Not in batch mode: recreating `articles` on SQLite would drop the table, and with foreign
+    # keys on that deletes every chunk and delivery of its articles. SQLite ≥ 3.35 drops columns.
+    op.drop_index("ix_articles_source_id_link_key", table_name="articles")
+    op.drop_column("articles", "link_key")
