@@ -642,6 +642,11 @@ def poll(ctx: Context, once: bool, poll_all: bool, feed_ref: str | None, dry_run
                 f"{outcome.url}: {len(outcome.new_articles)} new, {outcome.edited} edited "
                 f"({outcome.status})"
             )
+        if outcome.rewritten:
+            click.echo(
+                f"  {outcome.rewritten} entries changed their guid but kept their link: "
+                "matched to the stored ones, not announced"
+            )
         if outcome.moved_from:
             click.echo(f"  moved permanently from {outcome.moved_from}")
     if not report.outcomes:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
-from feedkit import BOT_TOKEN, posted_title, rss_item, seed, with_new_item
+from feedkit import BOT_TOKEN, posted_title, rss, rss_item, seed, with_new_item
 from sqlalchemy import update
 
 from bot.cli import cli
@@ -65,6 +65,26 @@ def test_add_with_channel_and_backfill_then_poll_posts(run, feed_server, fake_sl
     assert f"{url}: 1 new, 0 edited (updated)" in out and "Posted 1 announcements" in out
     assert posted_title(fake_slack.posted()[-1]) == "CLI news"
     assert "Already subscribed" in run("feeds", "add", url, "--channel", "C0OPS").output
+
+
+def test_poll_says_when_a_guid_rewrite_was_matched_not_announced(
+    run, feed_server, fake_slack, db_url
+):
+    def feed(guid: str) -> bytes:
+        items = [
+            rss_item(f"Post {n}", link=f"https://ops.example/{n}", guid=guid.format(n=n))
+            for n in (3, 2, 1)
+        ]
+        return rss(items)
+
+    url = feed_server.serve("/ops.xml", feed("ops-{n}"))
+    run("feeds", "add", url, "--channel", "C0OPS")
+    feed_server.serve("/ops.xml", feed("https://ops.example/p/{n}"))
+    make_due(db_url)
+    out = run("poll", "--once").output
+    assert f"{url}: 0 new, 0 edited (updated)" in out
+    assert "3 entries changed their guid but kept their link" in out
+    assert fake_slack.posted() == []
 
 
 def test_filters_from_the_command_line(run, feed_server):

@@ -89,15 +89,23 @@ class Feed(Base):
 
 
 class Article(Base):
-    """One feed entry, stored once per (source, entry_key) however often it is polled."""
+    """One feed entry, stored once per (source, entry_key) however often it is polled.
+
+    `entry_key` is the entry's identity in canonical form (bot.feeds.identity); `link_key` the
+    canonical form of its link, which finds the entry again when a feed rewrites its guids.
+    """
 
     __tablename__ = "articles"
-    __table_args__ = (UniqueConstraint("source_id", "entry_key"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "entry_key"),
+        Index("ix_articles_source_id_link_key", "source_id", "link_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
     entry_key: Mapped[str] = mapped_column(String(512))
     url: Mapped[str | None] = mapped_column(String(2048))
+    link_key: Mapped[str | None] = mapped_column(String(512))
     title: Mapped[str] = mapped_column(String(1024), default="")
     author: Mapped[str | None] = mapped_column(String(512))
     published_at: Mapped[datetime | None] = mapped_column()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -25,16 +27,24 @@ from bot.db.sql import aware, insert_ignoring_duplicates
 from bot.knowledge.chunk import ChunkDraft, chunk_text_hash
 from bot.knowledge.index import IndexedChunk
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:  # the feed parser is only needed by the feed pipeline, not by `ask`
-    from bot.feeds.parse import ParsedFeed
+    from bot.feeds.parse import ParsedEntry, ParsedFeed
+
+# A poll is a guid rewrite, not news, when at least this many entries (and more than half of the
+# document) carry unknown keys but links that each belong to exactly one stored article.
+REWRITE_MIN_ENTRIES = 2
 
 
 @dataclass(frozen=True)
 class StoredEntries:
-    """What storing a feed document changed: articles first seen now, and edited ones."""
+    """What storing a feed document changed: articles first seen now, edited ones, and stored
+    ones found again by their link after the feed rewrote their guids (never new)."""
 
     new: list[Article]
     edited: list[Article]
+    rewritten: list[Article] = field(default_factory=list)
 
 
 def get_or_create_source(session: Session, kind: str, key: str, title: str) -> Source:
@@ -103,36 +113,98 @@ def replace_note_chunks(
     return source
 
 
+def _rewrites(
+    session: Session,
+    source_id: int,
+    entries: Sequence[ParsedEntry],
+    existing: dict[str, Article],
+) -> dict[str, Article]:
+    """Stored articles the feed re-keyed: unknown key → the one article with that entry's link.
+
+    Only when such entries are most of the document (a site changing its guid scheme, not a
+    day of news) and each link is unique on both sides: feeds that give every entry the same
+    link (a status page, a digest) keep announcing their new entries.
+    """
+
+    def most(n: int) -> bool:
+        return n >= REWRITE_MIN_ENTRIES and n * 2 > len(entries)
+
+    unknown = [e for e in entries if e.key not in existing]
+    if not most(len(unknown)):
+        return {}
+    in_document = Counter(e.link_key for e in entries if e.link_key)
+    candidates = {e.link_key: e for e in unknown if e.link_key and in_document[e.link_key] == 1}
+    if not most(len(candidates)):
+        return {}
+    taken = {a.id for a in existing.values()}
+    stored: dict[str, list[Article]] = {}
+    for article in session.scalars(
+        select(Article).where(
+            Article.source_id == source_id, Article.link_key.in_(list(candidates))
+        )
+    ):
+        stored.setdefault(article.link_key or "", []).append(article)
+    found = {
+        entry.key: articles[0]
+        for link, entry in candidates.items()
+        if len(articles := stored.get(link, [])) == 1 and articles[0].id not in taken
+    }
+    return found if most(len(found)) else {}
+
+
 def store_feed_entries(session: Session, source: Source, parsed: ParsedFeed) -> StoredEntries:
-    """Insert unseen entries with their chunks; update edited ones in place (not new)."""
+    """Insert unseen entries with their chunks; update edited ones in place (not new); re-key
+    stored articles a guid rewrite renamed (not new either)."""
     from bot.knowledge.articles import article_chunks, blocks_text, html_blocks, html_to_text
 
-    keys = [e.key for e in parsed.entries]
+    entries: list[ParsedEntry] = []
+    keys: set[str] = set()
+    for entry in parsed.entries:  # a key twice in one document: its first entry counts
+        if entry.key not in keys:
+            keys.add(entry.key)
+            entries.append(entry)
     existing = {
         a.entry_key: a
         for a in session.scalars(
-            select(Article).where(Article.source_id == source.id, Article.entry_key.in_(keys))
+            select(Article).where(Article.source_id == source.id, Article.entry_key.in_(list(keys)))
         )
     }
+    rekeyed = _rewrites(session, source.id, entries, existing)
+    if rekeyed:
+        log.info(
+            "source %s: %d entries changed their guid but kept their link; matched to the "
+            "stored articles, not announced",
+            source.key,
+            len(rekeyed),
+        )
     new: list[Article] = []
     edited: list[Article] = []
-    seen: set[str] = set()
+    rewritten: list[Article] = []
     pending: list[tuple[Article, list[ChunkDraft]]] = []
-    for entry in parsed.entries:
-        if entry.key in seen:
-            continue
-        seen.add(entry.key)
+    for entry in entries:
         article = existing.get(entry.key)
-        if article is not None and article.content_hash == entry.content_hash:
+        if article is None and entry.key in rekeyed:
+            article = rekeyed[entry.key]
+            # The new identity from now on, so the next poll knows it by its key.
+            article.entry_key = entry.key
+            rewritten.append(article)
+        if (
+            article is not None
+            and article.content_hash == entry.content_hash
+            and article.url == entry.url
+            and article.link_key == entry.link_key
+        ):
             continue
         if article is None:
             article = Article(source_id=source.id, entry_key=entry.key)
             session.add(article)
             new.append(article)
         else:
+            # New text or a new link (http → https): updated in place, never announced again.
             session.execute(delete(Chunk).where(Chunk.article_id == article.id))
             edited.append(article)
         article.url = entry.url
+        article.link_key = entry.link_key
         article.title = entry.title[:1024]
         article.author = (entry.author or "")[:512] or None
         article.published_at = entry.published_at
@@ -157,7 +229,7 @@ def store_feed_entries(session: Session, source: Source, parsed: ParsedFeed) -> 
         )
     if new or edited:
         bump_revision(session, source)
-    return StoredEntries(new, edited)
+    return StoredEntries(new, edited, rewritten)
 
 
 def source_revisions(session: Session) -> dict[int, int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import calendar
-import hashlib
 import html
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -15,6 +14,7 @@ import feedparser
 import feedparser.api
 import feedparser.mixin
 
+from bot.feeds.identity import bounded, canonical_url, digest, duplicate_suffix, link_key
 from bot.plaintext import (
     feed_text,
     html_text,
@@ -23,7 +23,6 @@ from bot.plaintext import (
     safe_url,
 )
 
-_MAX_KEY = 512
 # Stored text is cut here; Slack and the CLI cut again to what they show.
 TITLE_CHARS = 1000
 AUTHOR_CHARS = 200
@@ -57,7 +56,11 @@ class FeedParseError(Exception):
 
 @dataclass(frozen=True)
 class ParsedEntry:
-    """One feed item, with an identity that survives edits and absolute links.
+    """One feed item, with an identity that survives edits and URL rewrites, and absolute links.
+
+    `key` is the guid, else the link (URLs in canonical form, see bot.feeds.identity), else a
+    content hash; `link_key` is the link's canonical form, for matching entries whose guid
+    changed.
 
     `title`, `author` and `tags` are plain text (no markup, entities decoded once, no control
     characters); `summary_html` and `content_html` are HTML (typed-plain text is escaped into
@@ -67,6 +70,7 @@ class ParsedEntry:
 
     key: str
     url: str | None
+    link_key: str | None
     title: str
     author: str | None
     published_at: datetime | None
@@ -142,14 +146,6 @@ def _title(item: Any, limit: int, rss: bool) -> str:
     return feed_text(item.get("title"), detail.get("type"), limit, rss=rss)
 
 
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _bounded(key: str) -> str:
-    return key if len(key) <= _MAX_KEY else "sha256:" + _digest(key)
-
-
 def parse_feed(body: bytes, feed_url: str) -> ParsedFeed:
     """Parse RSS/Atom bytes; relative links resolve against the feed's site link."""
     # No content-location: feedparser would resolve links against the feed URL, and relative
@@ -184,25 +180,28 @@ def parse_feed(body: bytes, feed_url: str) -> ParsedFeed:
     raw: list[tuple[str, str, ParsedEntry]] = []
     for entry in parsed.entries:
         # Identities come from the feed's raw values, as before text was cleaned, so cleaning
-        # never turns a stored entry into a "new" one.
+        # never turns a stored entry into a "new" one; URLs in them are compared canonically,
+        # so a move to https (or www., or a trailing slash) never does either.
         raw_title = (entry.get("title") or "").strip()
         raw_url = _absolute(entry.get("link"), base)
-        guid = (entry.get("id") or "").strip()
+        guid = canonical_url(entry.get("id") or "")
         identity = (
             guid
-            or raw_url
-            or "hash:" + _digest(raw_title, entry.get("summary", "") or _raw_content(entry))
+            or (canonical_url(raw_url) if raw_url else "")
+            or "hash:" + digest(raw_title, entry.get("summary", "") or _raw_content(entry))
         )
         title = _title(entry, TITLE_CHARS, rss)
         content = _content_html(entry, rss)
         author = entry.get("author") or (entry.get("author_detail") or {}).get("name")
+        url = safe_url(raw_url)
         raw.append(
             (
                 identity,
-                _digest(raw_url or "", raw_title)[:16],
+                duplicate_suffix(raw_url, raw_title),
                 ParsedEntry(
                     key=identity,
-                    url=safe_url(raw_url),
+                    url=url,
+                    link_key=link_key(url),
                     title=title,
                     author=_author(author),
                     published_at=_timestamp(entry.get("published_parsed")),
@@ -215,7 +214,7 @@ def parse_feed(body: bytes, feed_url: str) -> ParsedFeed:
                         if (tag := one_line(t.get("term"), TAG_CHARS))
                     ),
                     # The cleaned text: an entry stored before cleaning is updated once, in place.
-                    content_hash=_digest(title, content),
+                    content_hash=digest(title, content),
                 ),
             )
         )
@@ -228,7 +227,7 @@ def parse_feed(body: bytes, feed_url: str) -> ParsedFeed:
         key = identity
         if counts[identity] > 1:
             key = f"{identity}#{suffix}"
-        entries.append(replace(item, key=_bounded(key)))
+        entries.append(replace(item, key=bounded(key)))
     warning = str(parsed.get("bozo_exception")) if parsed.get("bozo") else None
     return ParsedFeed(
         title=_title(meta, FEED_TITLE_CHARS, rss) or urlsplit(feed_url).netloc,

@@ -50,6 +50,7 @@ class PollOutcome:
     status: str  # "updated" | "not_modified" | "error" | "gone" | "paused"
     new_articles: list[Article] = field(default_factory=list)
     edited: int = 0
+    rewritten: int = 0  # stored entries found again by their link after a guid rewrite
     error: str | None = None
     queued: int = 0  # posts now owed to channels
     moved_from: str | None = None
@@ -269,6 +270,7 @@ def apply_fetch(
             stored = store_feed_entries(session, source, parsed)
             outcome.new_articles = stored.new
             outcome.edited = len(stored.edited)
+            outcome.rewritten = len(stored.rewritten)
             feed.title = parsed.title or feed.title
             feed.site_url = parsed.site_url or feed.site_url
             outcome.title = feed.title

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from bot.feeds.parse import AUTHOR_CHARS, TITLE_CHARS, _digest, parse_feed
+from bot.feeds.identity import digest
+from bot.feeds.parse import AUTHOR_CHARS, TITLE_CHARS, parse_feed
 from bot.knowledge.articles import article_chunks, html_blocks, html_to_text
 from bot.knowledge.index import Hit, IndexedChunk, SearchResult
 from bot.plaintext import html_text, safe_url, stored_line, strip_controls
@@ -168,7 +169,7 @@ def test_identities_come_from_the_raw_title_so_cleaning_reposts_nothing():
     raw = "&lt;b&gt;Hi&lt;/b&gt;"
     entry = one(rss(f"<item><title>{raw}</title><description>d</description></item>"))
     assert entry.title == "Hi"
-    assert entry.key == "hash:" + _digest("<b>Hi</b>", "d")
+    assert entry.key == "hash:" + digest("<b>Hi</b>", "d")
 
 
 # -- what `devopsbot ask` prints ---------------------------------------------------------------
