@@ -50,6 +50,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 CHANNELS = ("C0FAULTS1", "C0FAULTS2")
+CHANNEL_LEASE_S = 20  # bot.db.channel_leases.CHANNEL_LEASE, read by the bot processes
 _TITLE = re.compile(r"Fault entry (\d+)")
 
 
@@ -293,7 +294,8 @@ def run_kills(args, tmp: str) -> Score:
                 victim.send_signal(signal.SIGKILL)
                 victim.wait()
                 # The claim lease (10 min) is over for the second process: its clock is ahead.
-                worker(env, shift_minutes=11).wait(timeout=600)
+                # The channel lease of the killed one is real time: the survivor waits it out.
+                worker(env, shift_minutes=11, idle=CHANNEL_LEASE_S + 5).wait(timeout=600)
                 s = score(slack.posts, args.entries)
                 totals = Score(
                     totals.duplicates + s.duplicates,

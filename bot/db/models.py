@@ -287,3 +287,15 @@ class HandledEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ChannelLease(Base):
+    """Which replica posts to a channel now, and when the channel last got a post: one owner at
+    a time keeps a channel's posts in order and paced across every replica."""
+
+    __tablename__ = "channel_leases"
+
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime] = mapped_column(default=utcnow)
+    last_post_at: Mapped[datetime | None] = mapped_column()

@@ -27,6 +27,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
+from bot.db.channel_leases import posted_in_channel, release_channels, take_channel
 from bot.db.models import utcnow
 from bot.db.outbox import (
     MAX_ATTEMPTS,
@@ -122,6 +123,11 @@ class ChannelPacer:
         with self._lock:
             self._next[channel] = self.clock() + max(self.interval, extra)
 
+    def not_before(self, channel: str, delay: float) -> None:
+        """The channel may not get a post for `delay` more seconds (another replica posted)."""
+        with self._lock:
+            self._next[channel] = max(self._next.get(channel, float("-inf")), self.clock() + delay)
+
 
 @dataclass
 class DeliveryReport:
@@ -199,7 +205,8 @@ def deliver_pending(
     budget_seconds: float | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
-    """Post what is owed, oldest first per channel, channels interleaved by their pacing.
+    """Post what is owed, oldest first per channel, channels interleaved by their pacing; a
+    channel another replica is posting to is left to it.
 
     `budget_seconds` bounds the run (on the pacer's clock) and `should_stop` is checked before
     each post; what is left stays owed for the next run.
@@ -209,23 +216,61 @@ def deliver_pending(
     worker = worker or worker_id()
     ensure_rate_limit_retries(client)
     report = DeliveryReport()
-    with sessions() as session:
-        queues = _queues(owed_items(session, now), now)
     deadline = pacer.clock() + budget_seconds if budget_seconds is not None else None
+    owned: set[str] = set()
+    try:
+        # Passes: a replica that found a channel owned by us left its posts to us, so after
+        # handing our channels back we look again; a pass that posts nothing ends the run.
+        while True:
+            with sessions() as session:
+                queues = _queues(owed_items(session, now), now)
+            posted = report.posted
+            _deliver_pass(
+                sessions, client, queues, now, pacer, worker, owned, report, deadline, should_stop
+            )
+            _release(sessions, owned, worker)
+            if report.stopped or report.posted == posted:
+                break
+    finally:
+        _release(sessions, owned, worker)
+    return report
 
+
+def _deliver_pass(
+    sessions: sessionmaker[Session],
+    client: WebClient,
+    queues: dict[str, deque[OutboxItem]],
+    now: datetime,
+    pacer: ChannelPacer,
+    worker: str,
+    owned: set[str],
+    report: DeliveryReport,
+    deadline: float | None,
+    should_stop: Callable[[], bool] | None,
+) -> None:
     while queues:
         channel = min(queues, key=pacer.ready_at)
         if deadline is not None and max(pacer.ready_at(channel), pacer.clock()) > deadline:
             report.stopped = "time budget used up; the rest is posted on the next run"
-            break
+            return
+        if channel not in owned:
+            if not _take(sessions, channel, worker, pacer):
+                queues.pop(channel)  # another replica is posting there
+                continue
+            owned.add(channel)
         pacer.wait(channel)
         if should_stop is not None and should_stop():
             report.stopped = "shutting down; the rest is posted on the next run"
-            break
+            return
         item = queues[channel].popleft()
         if not queues[channel]:
             del queues[channel]
         with sessions.begin() as session:
+            # Renewed before each post; lost only if this replica stalled past the lease.
+            if not take_channel(session, channel, worker, utcnow()).owned:
+                owned.discard(channel)
+                queues.pop(channel, None)
+                continue
             if not claim(session, item, now, worker):
                 continue  # another worker has it
             built = _build(session, item)
@@ -233,13 +278,33 @@ def deliver_pending(
             continue
         message, unfurl = built
         outcome = _post(sessions, client, item, message, unfurl, now, report)
+        with sessions.begin() as session:
+            posted_in_channel(session, channel, worker, utcnow())
         pacer.posted(channel, extra=outcome.wait)
         if outcome.drop_channel:
             queues.pop(channel, None)
         if outcome.stop:
             report.stopped = outcome.stop
-            break
-    return report
+            return
+
+
+def _release(sessions: sessionmaker[Session], owned: set[str], worker: str) -> None:
+    if owned:
+        with sessions.begin() as session:
+            release_channels(session, owned, worker, utcnow())
+        owned.clear()
+
+
+def _take(sessions: sessionmaker[Session], channel: str, worker: str, pacer: ChannelPacer) -> bool:
+    """Own the channel's queue, pacing from its last post by any replica; False when another
+    replica owns it now."""
+    with sessions.begin() as session:
+        now = utcnow()
+        turn = take_channel(session, channel, worker, now)
+    if turn.owned and turn.last_post_at is not None:
+        since = (now - turn.last_post_at).total_seconds()
+        pacer.not_before(channel, pacer.interval - since)
+    return turn.owned
 
 
 @dataclass(frozen=True)

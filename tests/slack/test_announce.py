@@ -7,6 +7,7 @@ instant) except in the one test that shows pacing in real time.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,8 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import select, update
 
 from bot.db.models import Article, Delivery
-from bot.slack.announce import ChannelPacer
+from bot.scheduler import poll_once
+from bot.slack.announce import ChannelPacer, deliver_pending
 from bot.subscriptions import list_subscriptions, resume
 
 NEW_ITEM = rss_item(
@@ -333,3 +335,39 @@ def test_index_only_subscriptions_store_but_never_post(bot, feed_server, fake_sl
         assert session.scalar(select(Article.url).where(Article.entry_key == "new-post-1")) == (
             "https://e13.dev/blog/new-post"
         )
+
+
+def test_two_replicas_share_a_channels_pacing_and_order(db_url, fake_slack, feed_server):
+    """Two replicas (own engines, own pacers) deliver one channel's posts at the same instant:
+    one owns the channel at a time, so the posts keep their order and their spacing."""
+    bots = [Bot.open(db_url, fake_slack.api_url) for _ in range(2)]
+    url = feed_server.serve("/ops.xml", rss([rss_item("Old", guid="old")]))
+    bots[0].subscribe(url, "C0SAME")
+    published = [datetime(2024, 12, 1, n, tzinfo=UTC) for n in range(5)]
+    items = [rss_item(f"Post {n}", guid=f"p{n}", published=published[n]) for n in range(5)]
+    feed_server.serve("/ops.xml", rss([*reversed(items), rss_item("Old", guid="old")]))
+    when = bots[0].now + timedelta(hours=1)
+    poll_once(bots[0].runtime, None, now=when)  # stored and owed, nobody posts yet
+    stamps: list[tuple[str, float]] = []
+
+    def record(args):
+        stamps.append((posted_title(args), time.monotonic()))
+        return {"ok": True, "channel": args["channel"], "ts": f"{time.time():.6f}"}
+
+    fake_slack.handlers["chat.postMessage"] = record
+    barrier = threading.Barrier(2)
+
+    def deliver(bot: Bot) -> None:
+        barrier.wait()
+        deliver_pending(bot.sessions, bot.client, bot.settings, now=when, pacer=ChannelPacer(0.3))
+
+    threads = [threading.Thread(target=deliver, args=(b,)) for b in bots]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for b in bots:
+        b.close()
+    assert [title for title, _ in stamps] == [f"Post {n}" for n in range(5)]
+    gaps = [b - a for (_, a), (_, b) in itertools.pairwise(stamps)]
+    assert min(gaps) >= 0.27, gaps
