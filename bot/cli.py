@@ -15,7 +15,10 @@ import click
 from bot.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
     from bot.runtime import Runtime
+    from bot.slack.channel_access import ChannelAccess
     from bot.subscriptions import SubscriptionView
 
 # Each command imports what it needs when it runs: `devopsbot ask` must start in well under a
@@ -336,6 +339,50 @@ def _filter_options(note: str = "") -> Callable[[Callable[..., Any]], Callable[.
     return apply
 
 
+def _check_channel(
+    rt: Runtime, channel_id: str | None, action: str
+) -> tuple[WebClient | None, ChannelAccess | None]:
+    """Before `feeds add/set --channel`: can the bot post there? Needs SLACK_BOT_TOKEN; without
+    it a one-line warning says the check was skipped. A refusal is a ClickException."""
+    from bot.slack.announce import make_client
+    from bot.slack.channel_access import check_channel
+    from bot.subscriptions import SubscriptionError, valid_channel_id
+
+    try:
+        channel = valid_channel_id(channel_id)
+    except SubscriptionError as exc:
+        raise click.ClickException(str(exc)) from None
+    if channel is None:
+        return None, None
+    client = make_client(rt.settings)
+    if client is None:
+        click.echo(
+            f"Warning: SLACK_BOT_TOKEN is not set, so whether the bot can post in {channel} "
+            "was not checked: invite @devopsbot there, or its posts will fail.",
+            err=True,
+        )
+        return None, None
+    access = check_channel(client, channel)
+    if not access.ok:
+        raise click.ClickException(_cannot_post(client, access, action))
+    return client, access
+
+
+def _cannot_post(client: WebClient | None, access: ChannelAccess, action: str) -> str:
+    from bot.slack.channel_access import access_problem, bot_name, plain_names
+
+    name = bot_name(client) if client is not None else None
+    problem = access_problem(access, *plain_names(access, name))
+    return f"{problem} Nothing was {action}."
+
+
+def _joined(access: ChannelAccess | None) -> None:
+    if access is not None and access.outcome == "joined":
+        from bot.slack.channel_access import plain_names
+
+        click.echo(f"Joined {plain_names(access, None)[1]} so the bot can post there.")
+
+
 @feeds.command("add")
 @click.argument("url")
 @click.option("--channel", "channel_id", metavar="ID", help="Slack channel ID to announce into.")
@@ -360,9 +407,11 @@ def feeds_add(
 ) -> None:
     """Subscribe a feed: index its articles, and announce new ones to --channel."""
     from bot.knowledge.sample import remove_sample_data
+    from bot.slack.channel_access import CannotPost, join_or_raise
     from bot.subscriptions import SubscriptionError, subscribe
 
     rt = ctx.runtime
+    client, access = _check_channel(rt, channel_id, "subscribed")
     try:
         with rt.sessions.begin() as session:
             result = subscribe(
@@ -376,9 +425,14 @@ def feeds_add(
                 unfurl=unfurl,
                 created_by="cli",
             )
+            if client is not None and access is not None:
+                access = join_or_raise(client, access)  # refused: rolled back, nothing stored
             remove_sample_data(session)
     except SubscriptionError as exc:
         raise click.ClickException(str(exc)) from None
+    except CannotPost as refused:
+        raise click.ClickException(_cannot_post(client, refused.access, "subscribed")) from None
+    _joined(access)
     view = result.subscription
     if result.discovered_from:
         click.echo(f"{result.discovered_from} is a web page; using the feed it advertises.")
@@ -503,12 +557,14 @@ def feeds_set(
 ) -> None:
     """Change a subscription in place: filters and unfurling (the feed and what it has
     already posted are kept)."""
+    from bot.slack.channel_access import CannotPost, join_or_raise
     from bot.subscriptions import SubscriptionError, change_subscription
 
     if no_filters and (include or exclude):
         raise click.UsageError("--no-filters removes filters; give it alone")
     if not (include or exclude or no_filters or unfurl is not None):
         raise click.UsageError("say what to change: --include, --exclude, --no-filters, --unfurl")
+    client, access = _check_channel(ctx.runtime, channel_id, "changed")
     try:
         with ctx.runtime.sessions.begin() as session:
             views = change_subscription(
@@ -519,8 +575,13 @@ def feeds_set(
                 exclude=() if no_filters else (exclude or None),
                 unfurl=unfurl,
             )
+            if client is not None and access is not None:
+                access = join_or_raise(client, access)
     except SubscriptionError as exc:
         raise click.ClickException(str(exc)) from None
+    except CannotPost as refused:
+        raise click.ClickException(_cannot_post(client, refused.access, "changed")) from None
+    _joined(access)
     for view in views:
         click.echo(f"Changed {view.feed_title} <{view.feed_url}> in {_where(view.channel_id)}:")
         click.echo(f"  include: {', '.join(view.include) or '(everything)'}")
