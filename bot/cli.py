@@ -371,7 +371,8 @@ def _check_channel(
 def _cannot_post(client: WebClient | None, access: ChannelAccess, action: str) -> str:
     from bot.slack.channel_access import access_problem, bot_name, plain_names
 
-    name = bot_name(client) if client is not None else None
+    # Naming the bot costs an auth.test; not worth it when Slack is not answering anyway.
+    name = bot_name(client) if client is not None and access.outcome != "unavailable" else None
     problem = access_problem(access, *plain_names(access, name))
     return f"{problem} Nothing was {action}."
 

@@ -139,7 +139,9 @@ class FakeSlack:
     private channel the bot is not in is invisible (channel_not_found).
     """
 
-    def __init__(self, bot_user_id: str = "UBOT", bot_id: str = "BBOT") -> None:
+    def __init__(
+        self, bot_user_id: str = "UBOT", bot_id: str = "BBOT", bot_name: str = "devopsbot"
+    ) -> None:
         self.calls: list[SlackCall] = []
         self.responses: list[tuple[str, dict[str, Any]]] = []
         self._queued: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
@@ -147,6 +149,7 @@ class FakeSlack:
         self._ts = 1_700_000_000
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
+        self.bot_name = bot_name
         self.handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
         self.channels: dict[str, FakeChannel | None] = {}
         owner = self
@@ -231,7 +234,7 @@ class FakeSlack:
                     "user_id": self.bot_user_id,
                     "bot_id": self.bot_id,
                     "team_id": "T1",
-                    "user": "devopsbot",
+                    "user": self.bot_name,
                     "team": "Test",
                 },
                 {},

@@ -93,7 +93,13 @@ def _failure(channel_id: str, exc: Exception, *, joining: bool) -> ChannelAccess
             return ChannelAccess(channel_id, "join_refused", error=error)
         return ChannelAccess(channel_id, "unavailable", error=error)
     # Connection refused, a timeout, a body that is not JSON: Slack is not answering.
-    return ChannelAccess(channel_id, "unavailable", error=_code(type(exc).__name__))
+    timed_out = isinstance(exc, TimeoutError) or isinstance(
+        getattr(exc, "reason", None), TimeoutError
+    )
+    reason = "timed out" if timed_out else "no connection"
+    if not isinstance(exc, OSError):
+        reason = _code(type(exc).__name__)
+    return ChannelAccess(channel_id, "unavailable", error=reason)
 
 
 _ERRORS = (SlackApiError, SlackClientError, OSError, ValueError)
@@ -189,8 +195,8 @@ def access_problem(access: ChannelAccess, bot: str, channel: str) -> str:
         if (access.error or "").startswith("missing_scope"):
             needed = (access.error or "").removeprefix("missing_scope").strip() or "a scope"
             return (
-                f"The app lacks the {needed} permission it needs to check {channel}: reinstall "
-                f"it from app_manifest.yml, or {invite}."
+                f"The app lacks the {needed} permission: reinstall it from app_manifest.yml, "
+                f"or {invite}."
             )
         return (
             f"Slack rejected the bot token ({access.error}) while I checked {channel}: fix "
@@ -210,8 +216,15 @@ def slack_names(access: ChannelAccess, bot_user_id: str | None) -> tuple[str, st
     return bot, f"<#{access.channel_id}>"
 
 
-def plain_names(access: ChannelAccess, bot_name: str | None) -> tuple[str, str]:
-    """(bot, channel) for plain text: `@name` and `#channel (C…)` (the id when no name)."""
+def plain_names(
+    access: ChannelAccess, bot_name: str | None, unnamed: str | None = None
+) -> tuple[str, str]:
+    """(bot, channel) for plain text: `@name` and `#channel (C…)`; a channel Slack did not
+    name is `unnamed` when given (a modal: "this channel"), else its id."""
     bot = f"@{bot_name or 'devopsbot'}"
-    channel = f"#{access.name} ({access.channel_id})" if access.name else access.channel_id
-    return bot, channel
+    if access.name:
+        return (
+            bot,
+            f"#{access.name} ({access.channel_id})" if unnamed is None else f"#{access.name}",
+        )
+    return bot, unnamed or access.channel_id

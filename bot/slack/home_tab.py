@@ -145,9 +145,9 @@ class HomeTab:
         access = check_channel(client, channel_id)
         if access.ok:
             return access, {}
-        if self._bot_name is None:
+        if self._bot_name is None and access.outcome != "unavailable":
             self._bot_name = bot_name(client)
-        problem = access_problem(access, *plain_names(access, self._bot_name))
+        problem = access_problem(access, *plain_names(access, self._bot_name, "this channel"))
         return access, {"channel": f"{problem} Nothing was subscribed."}
 
     def joined(self, channel_id: str) -> None:
