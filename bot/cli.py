@@ -602,19 +602,48 @@ def feeds_set(
 def feeds_import(ctx: Context, file: BinaryIO, channel_id: str | None) -> None:
     """Subscribe every feed listed in an OPML file (`-` reads stdin)."""
     from bot.knowledge.sample import remove_sample_data
+    from bot.slack.announce import make_client
+    from bot.slack.channel_access import check_channel, join_channel
     from bot.subscriptions import SubscriptionError, import_opml
 
     rt = ctx.runtime
+    client = make_client(rt.settings)
+    joined: list[ChannelAccess] = []
+
+    def can_post(channel: str) -> str | None:
+        """Before the first feed of each channel: join it if public, or say why not."""
+        if client is None:
+            return None
+        access = join_channel(client, check_channel(client, channel))
+        if access.outcome == "joined":
+            joined.append(access)
+        return None if access.can_post else _cannot_post(client, access, "subscribed")
+
     progress = Progress("feeds")
     try:
         with rt.sessions.begin() as session:
-            imported = import_opml(session, file.read(), rt.settings, channel_id, progress=progress)
+            imported = import_opml(
+                session,
+                file.read(),
+                rt.settings,
+                channel_id,
+                progress=progress,
+                channel_check=can_post,
+            )
             if any(i.result for i in imported):
                 remove_sample_data(session)
     except SubscriptionError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         progress.close()
+    for access in joined:
+        _joined(access)
+    if client is None and any(i.result and i.result.subscription.channel_id for i in imported):
+        click.echo(
+            "Warning: SLACK_BOT_TOKEN is not set, so whether the bot can post in the imported "
+            "feeds' channels was not checked: invite @devopsbot there, or its posts will fail.",
+            err=True,
+        )
     for item in imported:
         if item.result is None:
             click.echo(f"skipped {item.url}: {item.error}", err=True)

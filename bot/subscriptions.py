@@ -470,26 +470,36 @@ def import_opml(
     channel_id: str | None = None,
     http: httpx.Client | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    channel_check: Callable[[str], str | None] | None = None,
 ) -> list[ImportedFeed]:
     """Subscribe every feed of an OPML file; one bad feed does not stop the others.
 
     Outlines written by `export_opml` restore their channel, filters, unfurl and paused state;
     `channel_id` sends every feed to that channel instead; plain outlines (other readers'
     files) without it are index-only. `progress(done, total, url)` is told before each feed.
+    `channel_check(channel)` is asked once per channel whether the bot can post there (None:
+    yes; else why not): the outlines of a refused channel are skipped with that reason.
     """
     channel_id = valid_channel_id(channel_id)
     outlines = _opml_outlines(data)
     if not outlines:
         raise SubscriptionError("The OPML file lists no feeds (no outline has an xmlUrl).")
     imported = []
+    problems: dict[str, str | None] = {}
     for done, item in enumerate(outlines):
         if progress is not None:
             progress(done, len(outlines), item.url)
         try:
+            target = valid_channel_id(channel_id or item.channel_id)
+            if target is not None and channel_check is not None:
+                if target not in problems:
+                    problems[target] = channel_check(target)
+                if problems[target]:
+                    raise SubscriptionError(problems[target] or "")
             result = subscribe(
                 session,
                 item.url,
-                channel_id or item.channel_id,
+                target,
                 settings,
                 http=http,
                 include=item.include,

@@ -288,3 +288,30 @@ def test_without_a_token_membership_is_not_checked_and_a_warning_says_so(
     assert "New posts will be announced in C0OPS" in result.output
     assert fake_slack.calls == []  # nothing asked of Slack
     assert "Warning" not in run("feeds", "add", url, SLACK_BOT_TOKEN=None).stderr  # no channel
+
+
+def test_import_checks_each_channel_once_and_skips_the_feeds_of_a_refused_one(
+    run, feed_server, fake_slack, tmp_path
+):
+    a = feed_server.serve("/e13.xml", seed())
+    b = feed_server.serve("/shipit.xml", seed("shipit-dev.atom.xml"))
+    run("feeds", "add", a)
+    run("feeds", "add", b)
+    path = tmp_path / "feeds.opml"
+    run("feeds", "export", "-o", str(path))
+    fake_slack.channel("C0SECRET", "secret", private=True)
+    refused = run("feeds", "import", str(path), "--channel", "C0SECRET", ok=False)
+    assert refused.exit_code == 1 and "Imported 0 of 2 feeds." in refused.output
+    assert refused.stderr.count("invite @devopsbot to C0SECRET first") == 2
+    assert "C0SECRET" not in run("feeds", "list").output
+
+    fake_slack.channel("C0NEWS", "news")
+    out = run("feeds", "import", str(path), "--channel", "C0NEWS").output
+    assert "Imported 2 of 2 feeds." in out and out.count("Joined #news (C0NEWS)") == 1
+    assert [c["channel"] for c in fake_slack.posted("conversations.info")] == [
+        "C0SECRET",
+        "C0NEWS",
+    ]
+    assert run("feeds", "list").output.count("C0NEWS") == 2
+    quiet = run("feeds", "import", str(path), "--channel", "C0NEWS", SLACK_BOT_TOKEN=None)
+    assert "was not checked" in quiet.stderr
