@@ -176,3 +176,13 @@ def test_the_modal_reports_a_refused_join_and_stores_nothing(
     wait_for(lambda: fake_slack.posted("views.publish"))  # the Home is refreshed after it
     assert "invite <@UBOT> to <#C0LOCKED1> first" in updated
     assert _stored(slack_runtime) == []
+
+
+def test_a_direct_message_with_the_bot_is_subscribed_without_asking_slack(
+    slack_sim, slack_runtime, fake_slack, feed_url
+):
+    # Checking a DM would need im:read; the bot can post in its own DMs anyway.
+    slack_sim.command(f"subscribe <{feed_url}>", channel_id="D0DIRECT1", response="d1")
+    assert "Subscribed <#D0DIRECT1>" in block_texts(slack_sim.wait_response("d1")[0])
+    assert fake_slack.posted("conversations.info") == []
+    assert _stored(slack_runtime) == [(feed_url, "D0DIRECT1")]
