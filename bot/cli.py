@@ -15,7 +15,10 @@ import click
 from bot.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
     from bot.runtime import Runtime
+    from bot.slack.channel_access import ChannelAccess
     from bot.subscriptions import SubscriptionView
 
 # Each command imports what it needs when it runs: `devopsbot ask` must start in well under a
@@ -336,6 +339,51 @@ def _filter_options(note: str = "") -> Callable[[Callable[..., Any]], Callable[.
     return apply
 
 
+def _check_channel(
+    rt: Runtime, channel_id: str | None, action: str
+) -> tuple[WebClient | None, ChannelAccess | None]:
+    """Before `feeds add/set --channel`: can the bot post there? Needs SLACK_BOT_TOKEN; without
+    it a one-line warning says the check was skipped. A refusal is a ClickException."""
+    from bot.slack.announce import make_client
+    from bot.slack.channel_access import check_channel
+    from bot.subscriptions import SubscriptionError, valid_channel_id
+
+    try:
+        channel = valid_channel_id(channel_id)
+    except SubscriptionError as exc:
+        raise click.ClickException(str(exc)) from None
+    if channel is None:
+        return None, None
+    client = make_client(rt.settings)
+    if client is None:
+        click.echo(
+            f"Warning: SLACK_BOT_TOKEN is not set, so whether the bot can post in {channel} "
+            "was not checked: invite @devopsbot there, or its posts will fail.",
+            err=True,
+        )
+        return None, None
+    access = check_channel(client, channel)
+    if not access.ok:
+        raise click.ClickException(_cannot_post(client, access, action))
+    return client, access
+
+
+def _cannot_post(client: WebClient | None, access: ChannelAccess, action: str) -> str:
+    from bot.slack.channel_access import access_problem, bot_name, plain_names
+
+    # Naming the bot costs an auth.test; not worth it when Slack is not answering anyway.
+    name = bot_name(client) if client is not None and access.outcome != "unavailable" else None
+    problem = access_problem(access, *plain_names(access, name))
+    return f"{problem} Nothing was {action}."
+
+
+def _joined(access: ChannelAccess | None) -> None:
+    if access is not None and access.outcome == "joined":
+        from bot.slack.channel_access import plain_names
+
+        click.echo(f"Joined {plain_names(access, None)[1]} so the bot can post there.")
+
+
 @feeds.command("add")
 @click.argument("url")
 @click.option("--channel", "channel_id", metavar="ID", help="Slack channel ID to announce into.")
@@ -360,9 +408,11 @@ def feeds_add(
 ) -> None:
     """Subscribe a feed: index its articles, and announce new ones to --channel."""
     from bot.knowledge.sample import remove_sample_data
+    from bot.slack.channel_access import CannotPost, join_or_raise
     from bot.subscriptions import SubscriptionError, subscribe
 
     rt = ctx.runtime
+    client, access = _check_channel(rt, channel_id, "subscribed")
     try:
         with rt.sessions.begin() as session:
             result = subscribe(
@@ -376,9 +426,14 @@ def feeds_add(
                 unfurl=unfurl,
                 created_by="cli",
             )
+            if client is not None and access is not None:
+                access = join_or_raise(client, access)  # refused: rolled back, nothing stored
             remove_sample_data(session)
     except SubscriptionError as exc:
         raise click.ClickException(str(exc)) from None
+    except CannotPost as refused:
+        raise click.ClickException(_cannot_post(client, refused.access, "subscribed")) from None
+    _joined(access)
     view = result.subscription
     if result.discovered_from:
         click.echo(f"{result.discovered_from} is a web page; using the feed it advertises.")
@@ -503,12 +558,14 @@ def feeds_set(
 ) -> None:
     """Change a subscription in place: filters and unfurling (the feed and what it has
     already posted are kept)."""
+    from bot.slack.channel_access import CannotPost, join_or_raise
     from bot.subscriptions import SubscriptionError, change_subscription
 
     if no_filters and (include or exclude):
         raise click.UsageError("--no-filters removes filters; give it alone")
     if not (include or exclude or no_filters or unfurl is not None):
         raise click.UsageError("say what to change: --include, --exclude, --no-filters, --unfurl")
+    client, access = _check_channel(ctx.runtime, channel_id, "changed")
     try:
         with ctx.runtime.sessions.begin() as session:
             views = change_subscription(
@@ -519,8 +576,13 @@ def feeds_set(
                 exclude=() if no_filters else (exclude or None),
                 unfurl=unfurl,
             )
+            if client is not None and access is not None:
+                access = join_or_raise(client, access)
     except SubscriptionError as exc:
         raise click.ClickException(str(exc)) from None
+    except CannotPost as refused:
+        raise click.ClickException(_cannot_post(client, refused.access, "changed")) from None
+    _joined(access)
     for view in views:
         click.echo(f"Changed {view.feed_title} <{view.feed_url}> in {_where(view.channel_id)}:")
         click.echo(f"  include: {', '.join(view.include) or '(everything)'}")
@@ -540,19 +602,48 @@ def feeds_set(
 def feeds_import(ctx: Context, file: BinaryIO, channel_id: str | None) -> None:
     """Subscribe every feed listed in an OPML file (`-` reads stdin)."""
     from bot.knowledge.sample import remove_sample_data
+    from bot.slack.announce import make_client
+    from bot.slack.channel_access import check_channel, join_channel
     from bot.subscriptions import SubscriptionError, import_opml
 
     rt = ctx.runtime
+    client = make_client(rt.settings)
+    joined: list[ChannelAccess] = []
+
+    def can_post(channel: str) -> str | None:
+        """Before the first feed of each channel: join it if public, or say why not."""
+        if client is None:
+            return None
+        access = join_channel(client, check_channel(client, channel))
+        if access.outcome == "joined":
+            joined.append(access)
+        return None if access.can_post else _cannot_post(client, access, "subscribed")
+
     progress = Progress("feeds")
     try:
         with rt.sessions.begin() as session:
-            imported = import_opml(session, file.read(), rt.settings, channel_id, progress=progress)
+            imported = import_opml(
+                session,
+                file.read(),
+                rt.settings,
+                channel_id,
+                progress=progress,
+                channel_check=can_post,
+            )
             if any(i.result for i in imported):
                 remove_sample_data(session)
     except SubscriptionError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         progress.close()
+    for access in joined:
+        _joined(access)
+    if client is None and any(i.result and i.result.subscription.channel_id for i in imported):
+        click.echo(
+            "Warning: SLACK_BOT_TOKEN is not set, so whether the bot can post in the imported "
+            "feeds' channels was not checked: invite @devopsbot there, or its posts will fail.",
+            err=True,
+        )
     for item in imported:
         if item.result is None:
             click.echo(f"skipped {item.url}: {item.error}", err=True)

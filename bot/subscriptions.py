@@ -87,7 +87,8 @@ def _clean_url(url: str) -> str:
     return match.group(1).strip() if match else url
 
 
-def _check_channel(channel_id: str | None) -> str | None:
+def valid_channel_id(channel_id: str | None) -> str | None:
+    """The channel id stripped (None for none); a SubscriptionError when it is not an id."""
     if channel_id is None or not channel_id.strip():
         return None
     channel_id = channel_id.strip()
@@ -156,7 +157,7 @@ def _view(session: Session, sub: Subscription) -> SubscriptionView:
 def _resolve(session: Session, ref: str, channel_id: str | None) -> list[Subscription]:
     """Subscriptions named by a subscription id, a feed id or a feed URL (in that order)."""
     ref = _clean_url(ref)
-    channel_id = _check_channel(channel_id)
+    channel_id = valid_channel_id(channel_id)
     if not ref:
         raise SubscriptionError("Say which feed: its URL, or its id from `feeds list`.")
     query = select(Subscription).order_by(Subscription.id)
@@ -216,7 +217,7 @@ def subscribe(
     reactivated if it was paused or broken) with created=False.
     """
     url = _clean_url(url)
-    channel_id = _check_channel(channel_id)
+    channel_id = valid_channel_id(channel_id)
     if not url:
         raise SubscriptionError("Give the feed's URL, like https://example.com/feed.xml.")
     if not 0 <= backfill <= MAX_BACKFILL:
@@ -296,7 +297,7 @@ def list_subscriptions(session: Session, channel_id: str | None = None) -> list[
     """Subscriptions with their feed's health; all of them, or one channel's."""
     query = select(Subscription).join(Feed, Feed.id == Subscription.feed_id)
     if channel_id is not None:
-        query = query.where(Subscription.channel_id == _check_channel(channel_id))
+        query = query.where(Subscription.channel_id == valid_channel_id(channel_id))
     subs = session.scalars(
         query.order_by(func.lower(Feed.title), Subscription.channel_id, Subscription.id)
     ).all()
@@ -369,7 +370,7 @@ CHANNEL_ACTIONS = ("unsubscribe", "pause", "resume")
 def change_channel(session: Session, action: str, channel_id: str) -> list[SubscriptionView]:
     """Unsubscribe, pause or resume every subscription of one channel; returns them as they
     were before (none: the channel has no subscription)."""
-    channel_id = _check_channel(channel_id) or ""
+    channel_id = valid_channel_id(channel_id) or ""
     if action not in CHANNEL_ACTIONS or not channel_id:
         raise SubscriptionError("Say which channel, and unsubscribe, pause or resume.")
     subs = session.scalars(
@@ -469,26 +470,36 @@ def import_opml(
     channel_id: str | None = None,
     http: httpx.Client | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    channel_check: Callable[[str], str | None] | None = None,
 ) -> list[ImportedFeed]:
     """Subscribe every feed of an OPML file; one bad feed does not stop the others.
 
     Outlines written by `export_opml` restore their channel, filters, unfurl and paused state;
     `channel_id` sends every feed to that channel instead; plain outlines (other readers'
     files) without it are index-only. `progress(done, total, url)` is told before each feed.
+    `channel_check(channel)` is asked once per channel whether the bot can post there (None:
+    yes; else why not): the outlines of a refused channel are skipped with that reason.
     """
-    channel_id = _check_channel(channel_id)
+    channel_id = valid_channel_id(channel_id)
     outlines = _opml_outlines(data)
     if not outlines:
         raise SubscriptionError("The OPML file lists no feeds (no outline has an xmlUrl).")
     imported = []
+    problems: dict[str, str | None] = {}
     for done, item in enumerate(outlines):
         if progress is not None:
             progress(done, len(outlines), item.url)
         try:
+            target = valid_channel_id(channel_id or item.channel_id)
+            if target is not None and channel_check is not None:
+                if target not in problems:
+                    problems[target] = channel_check(target)
+                if problems[target]:
+                    raise SubscriptionError(problems[target] or "")
             result = subscribe(
                 session,
                 item.url,
-                channel_id or item.channel_id,
+                target,
                 settings,
                 http=http,
                 include=item.include,

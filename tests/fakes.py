@@ -100,6 +100,27 @@ class FeedServer:
 
 
 @dataclass
+class FakeChannel:
+    """A conversation as the fake Web API knows it; `member` says whether the bot is in it."""
+
+    name: str
+    private: bool = False
+    member: bool = False
+    archived: bool = False
+
+    def info(self, channel_id: str) -> dict[str, Any]:
+        return {
+            "id": channel_id,
+            "name": self.name,
+            "is_channel": not self.private,
+            "is_group": self.private,
+            "is_private": self.private,
+            "is_archived": self.archived,
+            "is_member": self.member,
+        }
+
+
+@dataclass
 class SlackCall:
     method: str
     args: dict[str, Any]
@@ -111,9 +132,16 @@ class FakeSlack:
 
     Every call is recorded; `queue(method, ...)` makes the next calls of a method fail (an
     `{"ok": false}` error, or an HTTP status such as 429 with Retry-After).
+
+    conversations.info / conversations.join answer from `channels`: a FakeChannel, or None for
+    a channel that does not exist. Ids not listed are public channels the bot is in, so tests
+    that don't care about membership need not set anything up. As for a real bot token, a
+    private channel the bot is not in is invisible (channel_not_found).
     """
 
-    def __init__(self, bot_user_id: str = "UBOT", bot_id: str = "BBOT") -> None:
+    def __init__(
+        self, bot_user_id: str = "UBOT", bot_id: str = "BBOT", bot_name: str = "devopsbot"
+    ) -> None:
         self.calls: list[SlackCall] = []
         self.responses: list[tuple[str, dict[str, Any]]] = []
         self._queued: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
@@ -121,7 +149,9 @@ class FakeSlack:
         self._ts = 1_700_000_000
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
+        self.bot_name = bot_name
         self.handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+        self.channels: dict[str, FakeChannel | None] = {}
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -204,11 +234,13 @@ class FakeSlack:
                     "user_id": self.bot_user_id,
                     "bot_id": self.bot_id,
                     "team_id": "T1",
-                    "user": "devopsbot",
+                    "user": self.bot_name,
                     "team": "Test",
                 },
                 {},
             )
+        if method in ("conversations.info", "conversations.join"):
+            return 200, self._conversation(method, str(args.get("channel") or "")), {}
         if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
             return (
                 200,
@@ -221,6 +253,39 @@ class FakeSlack:
                 {},
             )
         return 200, {"ok": True}, {}
+
+    def channel(
+        self,
+        channel_id: str,
+        name: str = "ops",
+        *,
+        private: bool = False,
+        member: bool = False,
+        archived: bool = False,
+    ) -> FakeChannel:
+        """Declare a channel (by default public and without the bot in it)."""
+        found = FakeChannel(name, private=private, member=member, archived=archived)
+        with self._lock:
+            self.channels[channel_id] = found
+        return found
+
+    def _conversation(self, method: str, channel_id: str) -> dict[str, Any]:
+        with self._lock:
+            found = self.channels.get(channel_id, FakeChannel(channel_id.lower(), member=True))
+            if found is None or (found.private and not found.member):
+                return {"ok": False, "error": "channel_not_found"}
+            if method == "conversations.join":
+                if found.archived:
+                    return {"ok": False, "error": "is_archived"}
+                if found.private:
+                    return {"ok": False, "error": "method_not_supported_for_channel_type"}
+                already = found.member
+                found.member = True
+                reply: dict[str, Any] = {"ok": True, "channel": found.info(channel_id)}
+                if already:
+                    reply["already_in_channel"] = True
+                return reply
+            return {"ok": True, "channel": found.info(channel_id)}
 
     def posted(self, method: str = "chat.postMessage") -> list[dict[str, Any]]:
         """Arguments of every successful-or-not call of `method`, in order."""

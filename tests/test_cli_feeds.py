@@ -230,3 +230,108 @@ def test_feeds_set_changes_filters_in_place(run, feed_server):
     assert "include: (everything)" in run("feeds", "set", url, "--no-filters").output
     bad = run("feeds", "set", url, ok=False)
     assert bad.exit_code == 2 and "say what to change" in bad.stderr
+
+
+# -- the bot must be able to post where a subscription points ------------------------------
+
+
+def test_add_joins_a_public_channel_the_bot_is_not_in(run, feed_server, fake_slack):
+    url = feed_server.serve("/e13.xml", seed())
+    channel = fake_slack.channel("C0NEWS", "news")
+    out = run("feeds", "add", url, "--channel", "C0NEWS").output
+    assert "Joined #news (C0NEWS) so the bot can post there." in out
+    assert "New posts will be announced in C0NEWS" in out
+    assert [a["channel"] for a in fake_slack.posted("conversations.join")] == ["C0NEWS"]
+    assert channel.member and "C0NEWS" in run("feeds", "list").output
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ({"private": True}, "invite @devopsbot to C0SECRET first"),  # invisible to the bot
+        ({"member": True, "archived": True}, "#secret (C0SECRET) is archived"),
+        (None, "no longer exists"),
+    ],
+    ids=["private", "archived", "not-found"],
+)
+def test_add_refuses_a_channel_the_bot_cannot_post_in(
+    run, feed_server, fake_slack, setup, expected
+):
+    url = feed_server.serve("/e13.xml", seed())
+    if setup is None:
+        fake_slack.channels["C0SECRET"] = None
+    else:
+        fake_slack.channel("C0SECRET", "secret", **setup)
+    result = run("feeds", "add", url, "--channel", "C0SECRET", ok=False)
+    assert result.exit_code == 1
+    assert expected in result.stderr and "Nothing was subscribed." in result.stderr
+    assert "invite @devopsbot to" in result.stderr and "/invite @devopsbot" in result.stderr
+    assert fake_slack.posted("conversations.join") == []
+    assert feed_server.requests == []  # refused before fetching
+    assert "No feeds yet" in run("feeds", "list").output
+
+
+def test_add_stores_nothing_when_slack_fails_during_the_check(run, feed_server, fake_slack):
+    url = feed_server.serve("/e13.xml", seed())
+    fake_slack.queue("conversations.info", {"ok": False, "error": "fatal_error"}, status=503)
+    outage = run("feeds", "add", url, "--channel", "C0OPS", ok=False)
+    assert outage.exit_code == 1 and "Slack didn't answer (HTTP 503)" in outage.stderr
+    fake_slack.queue("conversations.info", {"ok": False, "error": "token_revoked"})
+    revoked = run("feeds", "add", url, "--channel", "C0OPS", ok=False)
+    assert "rejected the bot token (token_revoked)" in revoked.stderr
+    assert "SLACK_BOT_TOKEN" in revoked.stderr and "xoxb-" not in revoked.stderr
+    fake_slack.channel("C0LOCKED", "locked")
+    fake_slack.queue("conversations.join", {"ok": False, "error": "restricted_action"})
+    refused = run("feeds", "add", url, "--channel", "C0LOCKED", ok=False)
+    assert "didn't let me join #locked (C0LOCKED) (restricted_action)" in refused.stderr
+    assert "No feeds yet" in run("feeds", "list").output  # the fetched feed was rolled back
+
+
+def test_set_with_a_channel_checks_it_too(run, feed_server, fake_slack):
+    url = feed_server.serve("/e13.xml", seed())
+    run("feeds", "add", url, "--channel", "C0OPS")
+    fake_slack.channel("C0OPS", "ops", archived=True)  # archived since
+    result = run("feeds", "set", url, "--channel", "C0OPS", "--include", "k8s", ok=False)
+    assert "#ops (C0OPS) is archived" in result.stderr and "Nothing was changed." in result.stderr
+    (row,) = [json.loads(x) for x in run("feeds", "list", "--json").output.splitlines()]
+    assert row["include"] == []
+
+
+def test_without_a_token_membership_is_not_checked_and_a_warning_says_so(
+    run, feed_server, fake_slack
+):
+    url = feed_server.serve("/e13.xml", seed())
+    result = run("feeds", "add", url, "--channel", "C0OPS", SLACK_BOT_TOKEN=None)
+    warnings = [line for line in result.stderr.splitlines() if "C0OPS" in line]
+    assert len(warnings) == 1 and "SLACK_BOT_TOKEN is not set" in warnings[0]
+    assert "was not checked" in warnings[0]
+    assert "New posts will be announced in C0OPS" in result.output
+    assert fake_slack.calls == []  # nothing asked of Slack
+    assert "Warning" not in run("feeds", "add", url, SLACK_BOT_TOKEN=None).stderr  # no channel
+
+
+def test_import_checks_each_channel_once_and_skips_the_feeds_of_a_refused_one(
+    run, feed_server, fake_slack, tmp_path
+):
+    a = feed_server.serve("/e13.xml", seed())
+    b = feed_server.serve("/shipit.xml", seed("shipit-dev.atom.xml"))
+    run("feeds", "add", a)
+    run("feeds", "add", b)
+    path = tmp_path / "feeds.opml"
+    run("feeds", "export", "-o", str(path))
+    fake_slack.channel("C0SECRET", "secret", private=True)
+    refused = run("feeds", "import", str(path), "--channel", "C0SECRET", ok=False)
+    assert refused.exit_code == 1 and "Imported 0 of 2 feeds." in refused.output
+    assert refused.stderr.count("invite @devopsbot to C0SECRET first") == 2
+    assert "C0SECRET" not in run("feeds", "list").output
+
+    fake_slack.channel("C0NEWS", "news")
+    out = run("feeds", "import", str(path), "--channel", "C0NEWS").output
+    assert "Imported 2 of 2 feeds." in out and out.count("Joined #news (C0NEWS)") == 1
+    assert [c["channel"] for c in fake_slack.posted("conversations.info")] == [
+        "C0SECRET",
+        "C0NEWS",
+    ]
+    assert run("feeds", "list").output.count("C0NEWS") == 2
+    quiet = run("feeds", "import", str(path), "--channel", "C0NEWS", SLACK_BOT_TOKEN=None)
+    assert "was not checked" in quiet.stderr

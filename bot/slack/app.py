@@ -21,10 +21,13 @@ from bot.slack.services import SlackServices
 BOT_EVENTS = ("app_home_opened", "app_mention", "message.im")
 BOT_SCOPES = (
     "app_mentions:read",  # app_mention events
-    "channels:read",  # conversations.list: which public channels the bot is in (App Home)
+    "channels:join",  # conversations.join: subscribing a public channel the bot is not in
+    # conversations.list (App Home: the bot's channels) and conversations.info (subscribing:
+    # is the bot in the channel?), for public and private channels respectively
+    "channels:read",
     "chat:write",  # answers in DMs and threads, Share in channel, feed announcements
     "commands",  # /devops
-    "groups:read",  # conversations.list: private channels the bot is in (App Home)
+    "groups:read",
     "im:history",  # message.im events: direct messages to the bot
 )
 LISTENER_THREADS = 32  # answers take milliseconds; the pool bounds concurrent Slack calls

@@ -85,8 +85,10 @@ def subscribed_message(
     articles_indexed: int,
     backfilled: int = 0,
     discovered_from: str | None = None,
+    joined: bool = False,
 ) -> Message:
-    """The reply to `subscribe`: what was subscribed where, and what happens next."""
+    """The reply to `subscribe`: what was subscribed where, and what happens next (`joined`:
+    the bot joined the channel to post there)."""
     title = feed_link(sub)
     channel = channel_ref(sub.channel_id)
     found = (
@@ -95,13 +97,15 @@ def subscribed_message(
         if discovered_from
         else ""
     )
+    joined_note = f" I joined {channel} so I can post there." if joined else ""
     if not created:
-        text = f"{found}{channel} is already subscribed to *{title}*."
+        text = f"{found}{channel} is already subscribed to *{title}*.{joined_note}"
         return Message(text, [section(":information_source: " + text)])
     text = (
         f"{found}Subscribed {channel} to *{title}*: {articles_indexed} articles indexed for "
         "answers. New posts will be announced there"
         + (f" ({backfilled} recent posts shared now)." if backfilled else ".")
+        + joined_note
     )
     return Message(text, [section(":white_check_mark: " + text)])
 

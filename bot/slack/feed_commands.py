@@ -4,11 +4,22 @@ subscription service as the CLI. Questions are handed to the answers."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+
+from slack_sdk import WebClient
 
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.slack.answer_blocks import Message, mention, notice
 from bot.slack.answers import Answers, Send
+from bot.slack.channel_access import (
+    CannotPost,
+    ChannelAccess,
+    access_problem,
+    check_channel,
+    join_or_raise,
+    slack_names,
+)
 from bot.slack.command_blocks import (
     changed_message,
     channel_changed_message,
@@ -29,6 +40,7 @@ from bot.subscriptions import (
     resume,
     subscribe,
     unsubscribe,
+    valid_channel_id,
 )
 
 log = logging.getLogger(__name__)
@@ -43,10 +55,16 @@ def is_admin(settings: Settings, user_id: str | None) -> bool:
 class FeedCommands:
     """Runs parsed /devops commands; DEVOPSBOT_ADMINS decides who manages feeds."""
 
-    def __init__(self, runtime: Runtime, answers: Answers) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        answers: Answers,
+        on_joined: Callable[[str], None] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.answers = answers
+        self.on_joined = on_joined  # told the channel the bot just joined (the Home tab cache)
 
     def is_admin(self, user_id: str | None) -> bool:
         """May this user manage feeds (DEVOPSBOT_ADMINS)?"""
@@ -59,11 +77,29 @@ class FeedCommands:
         return ""
 
     def run_command(
-        self, command: Command, *, user_id: str | None, channel_id: str | None, send: Send
+        self,
+        command: Command,
+        *,
+        user_id: str | None,
+        channel_id: str | None,
+        send: Send,
+        client: WebClient | None = None,
+        bot_user_id: str | None = None,
     ) -> None:
-        """Answer a question or run a subcommand; every outcome reaches the user via `send`."""
+        """Answer a question or run a subcommand; every outcome reaches the user via `send`.
+
+        `client` is the bot's Web API client: `subscribe` checks with it that the bot can post
+        where the subscription points (and joins a public channel); None skips the check.
+        """
         try:
-            reply = self._dispatch(command, user_id=user_id, channel_id=channel_id, send=send)
+            reply = self._dispatch(
+                command,
+                user_id=user_id,
+                channel_id=channel_id,
+                send=send,
+                client=client,
+                bot_user_id=bot_user_id,
+            )
         except SubscriptionError as exc:
             reply = error_message(str(exc))
         except Exception:
@@ -75,7 +111,14 @@ class FeedCommands:
             send(reply)
 
     def _dispatch(
-        self, command: Command, *, user_id: str | None, channel_id: str | None, send: Send
+        self,
+        command: Command,
+        *,
+        user_id: str | None,
+        channel_id: str | None,
+        send: Send,
+        client: WebClient | None,
+        bot_user_id: str | None,
     ) -> Message | None:
         if command.error:
             return error_message(command.error)
@@ -99,16 +142,9 @@ class FeedCommands:
             return self._refusal()
         target = command.channel_id or channel_id
         ref = command.ref or ""
+        if command.name == "subscribe":
+            return self._subscribe(ref, target, user_id, client, bot_user_id)
         with self.runtime.sessions.begin() as session:
-            if command.name == "subscribe":
-                result = subscribe(session, ref, target, self.settings, created_by=user_id)
-                return subscribed_message(
-                    result.subscription,
-                    result.created,
-                    result.articles_indexed,
-                    result.backfilled,
-                    result.discovered_from,
-                )
             if command.name == "set":
                 views = change_subscription(
                     session,
@@ -132,6 +168,46 @@ class FeedCommands:
                 return channel_changed_message(verb, views, target)
             view = action(session, ref, channel_id=target)
             return changed_message(verb, view)
+
+    def _subscribe(
+        self,
+        ref: str,
+        target: str | None,
+        user_id: str | None,
+        client: WebClient | None,
+        bot_user_id: str | None,
+    ) -> Message:
+        """Check the bot can post in `target` before fetching anything, subscribe, then join
+        a public channel inside the same transaction: a refused join stores nothing."""
+        target = valid_channel_id(target)
+        access: ChannelAccess | None = None
+        if client is not None and target is not None:
+            access = check_channel(client, target)
+            if not access.ok:
+                return self._cannot_post(access, bot_user_id)
+        try:
+            with self.runtime.sessions.begin() as session:
+                result = subscribe(session, ref, target, self.settings, created_by=user_id)
+                if client is not None and access is not None:
+                    access = join_or_raise(client, access)
+        except CannotPost as refused:
+            return self._cannot_post(refused.access, bot_user_id)
+        joined = access is not None and access.outcome == "joined"
+        if joined and target and self.on_joined is not None:
+            self.on_joined(target)
+        return subscribed_message(
+            result.subscription,
+            result.created,
+            result.articles_indexed,
+            result.backfilled,
+            result.discovered_from,
+            joined=joined,
+        )
+
+    @staticmethod
+    def _cannot_post(access: ChannelAccess, bot_user_id: str | None) -> Message:
+        text = access_problem(access, *slack_names(access, bot_user_id))
+        return notice(f"{text} Nothing was subscribed.", ":warning:")
 
     def _refusal(self) -> Message:
         admins = sorted(self.settings.admins)

@@ -15,6 +15,16 @@ from slack_sdk.errors import SlackApiError
 from bot.feeds.filters import FilterError, compile_filters
 from bot.runtime import Runtime
 from bot.slack.asked import AskedQuestions
+from bot.slack.channel_access import (
+    CannotPost,
+    ChannelAccess,
+    access_problem,
+    bot_name,
+    check_channel,
+    join_or_raise,
+    plain_names,
+    slack_names,
+)
 from bot.slack.command_blocks import subscribed_message
 from bot.slack.feed_commands import is_admin
 from bot.slack.home import home_view
@@ -51,6 +61,7 @@ class HomeTab:
         self.asked = asked
         self._lock = threading.Lock()
         self._channels: tuple[float, frozenset[str]] | None = None
+        self._bot_name: str | None = None
 
     def publish_home(self, user_id: str, client: WebClient) -> None:
         """Build and publish the user's Home tab."""
@@ -120,11 +131,43 @@ class HomeTab:
                 errors[block] = f"Bad filter: {exc}."
         return errors
 
+    def check_channel(
+        self, values: dict[str, Any], client: WebClient
+    ) -> tuple[ChannelAccess | None, dict[str, str]]:
+        """Can the bot post in the form's channel? (its access, errors to show by block id).
+
+        Asked before the modal is acknowledged, so a channel the bot cannot post in is refused
+        next to the channel picker and nothing is fetched or stored. Errors are plain text.
+        """
+        channel_id = read_form(values).channel_id
+        if not channel_id:
+            return None, {}
+        access = check_channel(client, channel_id)
+        if access.ok:
+            return access, {}
+        if self._bot_name is None and access.outcome != "unavailable":
+            self._bot_name = bot_name(client)
+        problem = access_problem(access, *plain_names(access, self._bot_name, "this channel"))
+        return access, {"channel": f"{problem} Nothing was subscribed."}
+
+    def joined(self, channel_id: str) -> None:
+        """The bot joined `channel_id`: the Home tab shows its subscriptions right away."""
+        with self._lock:
+            if self._channels is not None:
+                self._channels = (self._channels[0], self._channels[1] | {channel_id})
+
     def submit_subscribe(
-        self, user_id: str, values: dict[str, Any], view_id: str, client: WebClient
+        self,
+        user_id: str,
+        values: dict[str, Any],
+        view_id: str,
+        client: WebClient,
+        access: ChannelAccess | None,
+        bot_user_id: str | None = None,
     ) -> None:
-        """Subscribe as the form says (fetching the feed), then show the outcome in the modal
-        (already acknowledged with a "fetching" view) and refresh the user's Home."""
+        """Subscribe as the form says (fetching the feed), joining the channel when `access`
+        says so (a refused join stores nothing), then show the outcome in the modal (already
+        acknowledged with a "fetching" view) and refresh the user's Home."""
         form = read_form(values)
         try:
             with self.runtime.sessions.begin() as session:
@@ -138,12 +181,21 @@ class HomeTab:
                     unfurl=form.unfurl,
                     created_by=user_id,
                 )
+                if access is not None:
+                    access = join_or_raise(client, access)
+            joined = access is not None and access.outcome == "joined"
+            if joined and form.channel_id:
+                self.joined(form.channel_id)
             text = subscribed_message(
                 result.subscription,
                 result.created,
                 result.articles_indexed,
                 discovered_from=result.discovered_from,
+                joined=joined,
             ).text
+        except CannotPost as refused:
+            problem = access_problem(refused.access, *slack_names(refused.access, bot_user_id))
+            text = f":warning: {problem} Nothing was subscribed."
         except SubscriptionError as exc:
             text = f":warning: {escape(str(exc))}"
         except Exception:

@@ -21,6 +21,6 @@ class SlackServices:
         self.asked = AskedQuestions(runtime)
         self.events = EventClaims(runtime)
         self.answers = Answers(runtime, self.asked, self.events)
-        self.commands = FeedCommands(runtime, self.answers)
-        self.votes = Votes(runtime)
         self.home = HomeTab(runtime, self.asked)
+        self.commands = FeedCommands(runtime, self.answers, on_joined=self.home.joined)
+        self.votes = Votes(runtime)

@@ -158,6 +158,58 @@ class SlackClientSim:
         body = urlencode({"payload": json.dumps(payload)})
         return self.post(body, "application/x-www-form-urlencoded")
 
+    def interact(self, payload: dict[str, Any]) -> httpx.Response:
+        """Send an interactivity payload (block_actions, view_submission) from `user_id`."""
+        base = {"user": {"id": payload.pop("user_id"), "team_id": "T1"}, "team": {"id": "T1"}}
+        body = urlencode({"payload": json.dumps({**base, "api_app_id": "A1", **payload})})
+        return self.post(body, "application/x-www-form-urlencoded")
+
+    def submit_view(
+        self,
+        user_id: str,
+        callback_id: str,
+        values: dict[str, Any],
+        private_metadata: str = "",
+    ) -> httpx.Response:
+        """Submit a modal with these `state.values`, as Slack sends a view_submission."""
+        view = {
+            "id": "VMODAL1",
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": private_metadata,
+            "state": {"values": values},
+        }
+        return self.interact({"type": "view_submission", "user_id": user_id, "view": view})
+
+
+def modal_form(
+    url: str | None = None,
+    channel: str | None = None,
+    include: str = "",
+    exclude: str = "",
+    unfurl: bool = False,
+) -> dict[str, Any]:
+    """The `state.values` of a subscribe (with `url`) or edit modal, as Slack sends them."""
+    values: dict[str, Any] = {
+        "include": {"value": {"type": "plain_text_input", "value": include or None}},
+        "exclude": {"value": {"type": "plain_text_input", "value": exclude or None}},
+        "unfurl": {
+            "value": {"type": "checkboxes", "selected_options": [{"value": "unfurl"}] * unfurl}
+        },
+    }
+    if url is not None:
+        values["url"] = {"value": {"type": "url_text_input", "value": url}}
+        values["channel"] = {
+            "value": {"type": "conversations_select", "selected_conversation": channel}
+        }
+    return values
+
+
+def view_of(call: dict[str, Any]) -> dict[str, Any]:
+    """The view a views.* call carried (slack_sdk sends it as a JSON string)."""
+    view = call["view"]
+    return json.loads(view) if isinstance(view, str) else view
+
 
 def block_texts(message: dict[str, Any]) -> str:
     """Every text in a message's blocks, joined, for assertions."""

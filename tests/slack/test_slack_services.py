@@ -7,6 +7,7 @@ from unittest.mock import Mock
 
 import pytest
 from conftest import make_settings
+from slack_bolt import BoltContext
 from slack_sdk import WebClient
 
 from bot.db.models import AskedQuestion
@@ -121,7 +122,7 @@ def _listener(register, kind: str, services: SlackServices):
     return captured
 
 
-def test_slash_listener_acks_before_doing_anything(slack_runtime):
+def test_slash_listener_acks_before_doing_anything(slack_runtime, fake_slack):
     services = SlackServices(slack_runtime)
     devops = _listener(commands.register, "command", services)["/devops"]
     order = Mock()
@@ -129,6 +130,8 @@ def test_slash_listener_acks_before_doing_anything(slack_runtime):
         ack=order.ack,
         command={"text": "how do I tail multiple pods", "user_id": "U1", "channel_id": "C0DEVOPS1"},
         respond=order.respond,
+        client=WebClient(token="xoxb-1", base_url=fake_slack.api_url),
+        context=BoltContext(bot_user_id="UBOT"),
     )
     assert [c[0] for c in order.mock_calls] == ["ack", "respond"]
     order.ack.assert_called_once_with(text="")

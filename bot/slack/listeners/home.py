@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.slack.home_controls import (
@@ -43,17 +43,26 @@ def register(app: App, services: SlackServices) -> None:
 
     @app.view(CALLBACK_SUBSCRIBE)
     def on_subscribe(
-        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
+        ack: Ack,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: WebClient,
+        context: BoltContext,
     ) -> None:
         values = view["state"]["values"]
         errors = services.home.check_form(_user(body), values, new=True)
+        access = None
+        if not errors:  # one quick conversations.info, answered next to the channel picker
+            access, errors = services.home.check_channel(values, client)
         if errors:
             ack(response_action="errors", errors=errors)
             return
         # Fetching a feed can take longer than Slack's 3 seconds: say so now, finish after.
         fetching = message_modal("Subscribe a feed", "Fetching the feed… this can take a moment.")
         ack(response_action="update", view=fetching)
-        services.home.submit_subscribe(_user(body) or "", values, view["id"], client)
+        services.home.submit_subscribe(
+            _user(body) or "", values, view["id"], client, access, context.bot_user_id
+        )
 
     @app.view(CALLBACK_EDIT)
     def on_edit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
