@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.session import make_engine, session_factory, upgrade
-from bot.db.store import get_or_create_source, replace_note_chunks, store_feed_entries
+from bot.db.store import get_or_create_source, replace_note_chunks
+from bot.feeds.ingest import store_parsed_feed
 from bot.feeds.parse import parse_feed
 from bot.knowledge.notes import chunk_markdown
 from bot.knowledge.service import Answerer
@@ -31,7 +32,7 @@ def load_seeds(session: Session, seeds: Path = SEEDS) -> None:
     for xml in sorted((seeds / "feeds").glob("*.xml")):
         parsed = parse_feed(xml.read_bytes(), f"https://seed.invalid/{xml.name}")
         source = get_or_create_source(session, "feed", f"seed:{xml.name}", parsed.title)
-        store_feed_entries(session, source, parsed)
+        store_parsed_feed(session, source, parsed)
 
 
 def load_questions(path: Path = EVAL) -> list[dict]:

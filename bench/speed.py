@@ -33,10 +33,10 @@ import numpy as np
 from sqlalchemy import insert
 
 from bench.common import build_store, load_questions, median, percentile
+from bot.chunks import chunk_text_hash
 from bot.db.models import Chunk, ChunkEmbedding, Source
 from bot.db.session import make_engine, session_factory, upgrade
 from bot.knowledge.analysis import words
-from bot.knowledge.chunk import chunk_text_hash
 from bot.knowledge.embed import DIM, MODEL_ID, Encoder, to_bytes
 from bot.knowledge.service import Answerer
 

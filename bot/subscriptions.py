@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.db.models import Article, Feed, Source, Subscription, utcnow
 from bot.db.outbox import aware, enqueue_backfill
 from bot.db.store import feed_by_url
-from bot.feeds.filters import FilterError, compile_filters, dump_specs, load_specs
+from bot.feeds.filters import FilterError, article_filter, compile_filters, dump_specs, load_specs
 from bot.feeds.refresh import FeedError, add_feed, make_due
 
 MAX_BACKFILL = 50
@@ -260,7 +260,7 @@ def subscribe(
     )
     session.add(sub)
     session.flush()
-    backfilled = enqueue_backfill(session, sub, feed.source_id, backfill)
+    backfilled = enqueue_backfill(session, sub, feed.source_id, backfill, article_filter)
     return SubscribeResult(_view(session, sub), True, backfilled, indexed, page)
 
 

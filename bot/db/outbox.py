@@ -14,7 +14,8 @@ only on a crash at that instant; the opposite choice (never retry a stale claim)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +25,6 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import Article, Delivery, Feed, Notice, Subscription
 from bot.db.sql import aware, insert_ignoring_duplicates
-from bot.feeds.filters import Filter, compile_filters, filter_text, keep, load_specs
 
 CLAIM_LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 12
@@ -49,25 +49,22 @@ def oldest_first(articles: Sequence[Article]) -> list[Article]:
     return [a for _, a in reversed(indexed)]
 
 
-def subscription_filters(sub: Subscription) -> tuple[list[Filter], list[Filter]]:
-    """A subscription's include and exclude filters, compiled (stored ones were validated)."""
-    return compile_filters(load_specs(sub.include_filters)), compile_filters(
-        load_specs(sub.exclude_filters)
-    )
+# Decides, per subscription, which articles pass its filters: the feed pipeline's rule, handed
+# in so the store knows nothing of filters.
+ArticleFilter = Callable[[Subscription], Callable[[Article], bool]]
 
 
 def _delivery_rows(
-    sub: Subscription, ordered: Sequence[Article], now: datetime
+    sub: Subscription, ordered: Sequence[Article], now: datetime, passes: ArticleFilter
 ) -> list[dict[str, Any]]:
-    include, exclude = subscription_filters(sub)
+    keeps = passes(sub)
     rows = []
     for i, article in enumerate(ordered):
-        text = filter_text(article.title, article.summary or article.text[:2000], article.tags)
         rows.append(
             {
                 "subscription_id": sub.id,
                 "article_id": article.id,
-                "state": "pending" if keep(text, include, exclude) else "filtered",
+                "state": "pending" if keeps(article) else "filtered",
                 # Microsecond steps keep "oldest first" inside one poll without a second column.
                 "sort_at": now + timedelta(microseconds=i),
                 "created_at": now,
@@ -94,7 +91,11 @@ def channel_subscriptions(session: Session, feed_id: int) -> list[Subscription]:
 
 
 def enqueue_articles(
-    session: Session, feed_id: int, articles: Sequence[Article], now: datetime
+    session: Session,
+    feed_id: int,
+    articles: Sequence[Article],
+    now: datetime,
+    passes: ArticleFilter,
 ) -> int:
     """Owe each new article (document order) to every active channel subscription of the feed.
 
@@ -105,12 +106,14 @@ def enqueue_articles(
     ordered = oldest_first(articles)
     rows: list[dict[str, Any]] = []
     for sub in channel_subscriptions(session, feed_id):
-        rows.extend(_delivery_rows(sub, ordered, now))
+        rows.extend(_delivery_rows(sub, ordered, now, passes))
     insert_ignoring_duplicates(session, Delivery, rows)
     return sum(1 for r in rows if r["state"] == "pending")
 
 
-def enqueue_backfill(session: Session, sub: Subscription, source_id: int, n: int) -> int:
+def enqueue_backfill(
+    session: Session, sub: Subscription, source_id: int, n: int, passes: ArticleFilter
+) -> int:
     """Owe the newest `n` stored articles of the feed to `sub`, to be posted oldest first."""
     if n <= 0 or sub.channel_id is None:
         return 0
@@ -118,7 +121,7 @@ def enqueue_backfill(session: Session, sub: Subscription, source_id: int, n: int
         session.scalars(select(Article).where(Article.source_id == source_id).order_by(Article.id))
     )
     newest = oldest_first(articles)[-n:]
-    rows = _delivery_rows(sub, newest, datetime.now(UTC))
+    rows = _delivery_rows(sub, newest, datetime.now(UTC), passes)
     insert_ignoring_duplicates(session, Delivery, rows)
     return sum(1 for r in rows if r["state"] == "pending")
 
@@ -287,6 +290,11 @@ def article_message_parts(
     return None if row is None else (row[0], row[1], row[2])
 
 
+def notice_payload(kind: str, **fields: object) -> str:
+    """A notice as stored: its kind and plain facts (JSON); Slack renders and escapes it."""
+    return json.dumps({"kind": kind, **fields}, ensure_ascii=False)
+
+
 def notice_text(session: Session, item: OutboxItem) -> str | None:
-    """The stored text of a notice."""
+    """The stored form of a notice (see `notice_payload`; older rows hold finished mrkdwn)."""
     return session.scalar(select(Notice.text).where(Notice.id == item.id))

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from bot.chunks import ChunkDraft, chunk_text_hash
 from bot.db.models import (
     AnswerFeedback,
     Article,
@@ -24,13 +25,43 @@ from bot.db.models import (
     utcnow,
 )
 from bot.db.sql import aware, insert_ignoring_duplicates
-from bot.knowledge.chunk import ChunkDraft, chunk_text_hash
-from bot.knowledge.index import IndexedChunk
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:  # the feed parser is only needed by the feed pipeline, not by `ask`
-    from bot.feeds.parse import ParsedEntry, ParsedFeed
+
+class StorableEntry(Protocol):
+    """What the store reads of a feed entry (bot.feeds.parse.ParsedEntry is one)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def link_key(self) -> str | None: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def author(self) -> str | None: ...
+    @property
+    def published_at(self) -> datetime | None: ...
+    @property
+    def updated_at(self) -> datetime | None: ...
+    @property
+    def tags(self) -> Sequence[str]: ...
+    @property
+    def content_hash(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ArticleContent:
+    """An entry's text as stored: plain text, summary, and the chunks answers are found in."""
+
+    text: str
+    summary: str
+    chunks: Sequence[ChunkDraft]
+
+
+E = TypeVar("E", bound=StorableEntry)
 
 # A poll is a guid rewrite, not news, when at least this many entries (and more than half of the
 # document) carry unknown keys but links that each belong to exactly one stored article.
@@ -116,7 +147,7 @@ def replace_note_chunks(
 def _rewrites(
     session: Session,
     source_id: int,
-    entries: Sequence[ParsedEntry],
+    entries: Sequence[StorableEntry],
     existing: dict[str, Article],
 ) -> dict[str, Article]:
     """Stored articles the feed re-keyed: unknown key → the one article with that entry's link.
@@ -152,14 +183,20 @@ def _rewrites(
     return found if most(len(found)) else {}
 
 
-def store_feed_entries(session: Session, source: Source, parsed: ParsedFeed) -> StoredEntries:
+def store_feed_entries(
+    session: Session,
+    source: Source,
+    document: Sequence[E],
+    content: Callable[[E], ArticleContent],
+) -> StoredEntries:
     """Insert unseen entries with their chunks; update edited ones in place (not new); re-key
-    stored articles a guid rewrite renamed (not new either)."""
-    from bot.knowledge.articles import article_chunks, blocks_text, html_blocks, html_to_text
+    stored articles a guid rewrite renamed (not new either).
 
-    entries: list[ParsedEntry] = []
+    `content` extracts an entry's text and chunks; it is called only for entries stored now.
+    """
+    entries: list[E] = []
     keys: set[str] = set()
-    for entry in parsed.entries:  # a key twice in one document: its first entry counts
+    for entry in document:  # a key twice in one document: its first entry counts
         if entry.key not in keys:
             keys.add(entry.key)
             entries.append(entry)
@@ -209,19 +246,13 @@ def store_feed_entries(session: Session, source: Source, parsed: ParsedFeed) -> 
         article.author = (entry.author or "")[:512] or None
         article.published_at = entry.published_at
         article.updated_at = entry.updated_at
-        # HTML is parsed once per entry: it is the costliest step of a cold poll.
-        blocks = html_blocks(entry.content_html)
-        text = blocks_text(blocks)
-        if entry.summary_html and entry.summary_html != entry.content_html:
-            summary = html_to_text(entry.summary_html)
-        else:
-            summary = text
-        article.summary = summary
-        article.text = text or summary
+        # Text extraction is the costliest step of a cold poll: only for what is stored.
+        extracted = content(entry)
+        article.summary = extracted.summary
+        article.text = extracted.text
         article.tags = ", ".join(entry.tags)
         article.content_hash = entry.content_hash
-        drafts = article_chunks(entry.title, blocks, entry.url, summary, article.tags)
-        pending.append((article, drafts))
+        pending.append((article, list(extracted.chunks)))
     if pending:
         session.flush()  # one batched INSERT gives every new article its id (document order)
         _insert_chunks(
@@ -235,35 +266,6 @@ def store_feed_entries(session: Session, source: Source, parsed: ParsedFeed) -> 
 def source_revisions(session: Session) -> dict[int, int]:
     """Source id → revision, the cheap check an index runs before answering."""
     return {sid: rev for sid, rev in session.execute(select(Source.id, Source.revision))}
-
-
-def as_indexed(chunk: Chunk, source_name: str) -> IndexedChunk:
-    """A stored chunk in the shape the index keeps and hits carry."""
-    return IndexedChunk(
-        id=chunk.id,
-        source_id=chunk.source_id,
-        kind=chunk.kind,
-        title=chunk.title,
-        section=chunk.section,
-        text=chunk.text,
-        url=chunk.url,
-        source_name=source_name,
-        article_id=chunk.article_id,
-        line_start=chunk.line_start,
-        line_end=chunk.line_end,
-    )
-
-
-def indexed_chunks(session: Session, source_id: int) -> list[IndexedChunk]:
-    """A source's chunks in the shape the index keeps, with the source's display name."""
-    source = session.get(Source, source_id)
-    if source is None:
-        return []
-    name = source.title or source.key
-    rows = session.scalars(
-        select(Chunk).where(Chunk.source_id == source_id).order_by(Chunk.position, Chunk.id)
-    )
-    return [as_indexed(c, name) for c in rows]
 
 
 def count_sources(session: Session) -> int:

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.db.models import Article, Subscription
 
 MAX_FILTERS = 50
 MAX_FILTER_LENGTH = 200
@@ -81,3 +85,15 @@ def load_specs(stored: str | None) -> list[str]:
     except ValueError:
         return []
     return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def article_filter(sub: Subscription) -> Callable[[Article], bool]:
+    """Whether an article passes the subscription's include/exclude filters (compiled once)."""
+    include = compile_filters(load_specs(sub.include_filters))
+    exclude = compile_filters(load_specs(sub.exclude_filters))
+
+    def passes(article: Article) -> bool:
+        text = filter_text(article.title, article.summary or article.text[:2000], article.tags)
+        return keep(text, include, exclude)
+
+    return passes

@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.config import Settings
 from bot.db.models import Article, Feed, Source, utcnow
-from bot.db.outbox import aware, enqueue_articles, enqueue_notice
-from bot.db.store import feed_by_url, get_or_create_source, store_feed_entries
+from bot.db.outbox import aware, enqueue_articles, enqueue_notice, notice_payload
+from bot.db.store import feed_by_url, get_or_create_source
 from bot.feeds.discover import advertised_feeds, looks_like_html
 from bot.feeds.fetch import FetchError, FetchResult, check_url_allowed, fetch_feed
+from bot.feeds.filters import article_filter
+from bot.feeds.ingest import store_parsed_feed
 from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
 from bot.plaintext import stored_line
-from bot.slack.text import escape, feed_mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def create_feed(
     )
     session.add(feed)
     session.flush()
-    stored = store_feed_entries(session, source, parsed)
+    stored = store_parsed_feed(session, source, parsed)
     return feed, stored.new
 
 
@@ -225,28 +226,19 @@ def add_feed(
     return feed, articles, new.discovered_from
 
 
-def _feed_name(feed: Feed) -> str:
-    # The feed's own title: literal, whatever formatting characters it holds.
-    return feed_mrkdwn(stored_line(feed.title or feed.url, 150))
-
-
-def _pause_text(feed: Feed, since: datetime, error: str) -> str:
-    url = escape(feed.url)
-    return (
-        f":pause_button: *{_feed_name(feed)}* is no longer being checked: it has failed since "
-        f"{since:%Y-%m-%d %H:%M} UTC ({feed.consecutive_failures} attempts). "
-        f"Last error: {escape(error)}\n"
-        f"Once the feed works again, resume it with `/devops resume {url}` "
-        f"or `devopsbot feeds resume {url}`."
+def _pause_notice(feed: Feed, since: datetime, error: str) -> str:
+    return notice_payload(
+        "paused",
+        feed=stored_line(feed.title or feed.url, 150),
+        url=feed.url,
+        since=f"{since:%Y-%m-%d %H:%M}",
+        attempts=feed.consecutive_failures,
+        error=error,
     )
 
 
-def _gone_text(feed: Feed) -> str:
-    url = escape(feed.url)
-    return (
-        f":no_entry: *{_feed_name(feed)}* is gone: {url} answered HTTP 410, so it is no longer "
-        f"checked. Remove it with `/devops unsubscribe {url}`, or subscribe to its new address."
-    )
+def _gone_notice(feed: Feed) -> str:
+    return notice_payload("gone", feed=stored_line(feed.title or feed.url, 150), url=feed.url)
 
 
 def apply_fetch(
@@ -267,14 +259,14 @@ def apply_fetch(
         else:
             source = session.get(Source, feed.source_id)
             assert source is not None
-            stored = store_feed_entries(session, source, parsed)
+            stored = store_parsed_feed(session, source, parsed)
             outcome.new_articles = stored.new
             outcome.edited = len(stored.edited)
             outcome.rewritten = len(stored.rewritten)
             feed.title = parsed.title or feed.title
             feed.site_url = parsed.site_url or feed.site_url
             outcome.title = feed.title
-            outcome.queued = enqueue_articles(session, feed.id, stored.new, now)
+            outcome.queued = enqueue_articles(session, feed.id, stored.new, now, article_filter)
         feed.etag = result.etag
         feed.last_modified = result.last_modified
         feed.last_success_at = now
@@ -292,7 +284,7 @@ def apply_fetch(
             feed.status_reason = message
             outcome.status = "gone"
             enqueue_notice(
-                session, feed.id, "gone", _notice_key("gone", feed), _gone_text(feed), now
+                session, feed.id, "gone", _notice_key("gone", feed), _gone_notice(feed), now
             )
     feed.claimed_until = None
     return outcome
@@ -334,7 +326,7 @@ def _record_failure(
             feed.id,
             "paused",
             _notice_key("paused", feed),
-            _pause_text(feed, since, message),
+            _pause_notice(feed, since, message),
             now,
         )
     log.warning("feed %s: %s", feed.url, message)

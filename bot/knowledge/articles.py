@@ -7,7 +7,7 @@ import re
 from lxml import etree
 from lxml import html as lxml_html
 
-from bot.knowledge.chunk import ChunkDraft
+from bot.chunks import ChunkDraft
 from bot.plaintext import html_text, strip_controls
 
 _BLOCKS = {"p", "li", "pre", "blockquote", "dd", "dt", "td", "th", "figcaption", "tr"}

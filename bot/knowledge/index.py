@@ -26,6 +26,7 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from bot.chunks import SECTION_SEP
 from bot.knowledge.analysis import STOP_WORDS, SYNONYMS, content_words, stem, words
 from bot.knowledge.calibration import (
     Calibration,
@@ -34,7 +35,6 @@ from bot.knowledge.calibration import (
     default_calibration,
     shown_in_full,
 )
-from bot.knowledge.chunk import SECTION_SEP
 
 # BM25 constants and field weights: a word in a chunk's title counts like several in its body;
 # the section path is shared by many chunks, so it counts less.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from bot.knowledge.chunk import SECTION_SEP, ChunkDraft
+from bot.chunks import SECTION_SEP, ChunkDraft
 
 _md = MarkdownIt("commonmark").enable("table")
 _BULLET_MARKER = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s?")

@@ -15,7 +15,6 @@ from bot.db.store import (
     count_sources,
     get_or_create_source,
     replace_note_chunks,
-    store_feed_entries,
 )
 from bot.knowledge.embed import MODEL_ID
 
@@ -30,6 +29,7 @@ def load_sample_data(session: Session) -> int:
     Their vectors ship in SAMPLE_EMBEDDINGS: `embed_missing` takes them from there.
     """
     # Only on first run: a later `ask` need not import the parsers.
+    from bot.feeds.ingest import store_parsed_feed
     from bot.feeds.parse import parse_feed
     from bot.knowledge.notes import chunk_markdown
 
@@ -45,7 +45,7 @@ def load_sample_data(session: Session) -> int:
             continue
         parsed = parse_feed(item.read_bytes(), f"https://sample.invalid/{item.name}")
         source = get_or_create_source(session, "feed", SAMPLE_PREFIX + item.name, parsed.title)
-        store_feed_entries(session, source, parsed)
+        store_parsed_feed(session, source, parsed)
         loaded += 1
     return loaded
 

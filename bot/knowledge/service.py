@@ -58,8 +58,13 @@ def _code_version() -> str:
     """Hash of the code that shapes the index: a changed tokenizer never reads an old cache."""
     digest = hashlib.sha256(MODEL_ID.encode())
     here = Path(__file__).parent
-    for name in ("index.py", "analysis.py", "embed.py", "chunk.py"):
-        digest.update((here / name).read_bytes())
+    for path in (
+        here / "index.py",
+        here / "analysis.py",
+        here / "embed.py",
+        here.parent / "chunks.py",
+    ):
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

@@ -43,6 +43,7 @@ from bot.db.outbox import (
     release,
 )
 from bot.slack.announce_blocks import Announcement, ArticleView, announcement, notice
+from bot.slack.notices import render_notice
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def _build(session: Session, item: OutboxItem) -> tuple[Announcement, bool] | No
     """The message for a claimed row and whether to unfurl links; None if the row vanished."""
     if item.kind == "notice":
         text = notice_text(session, item)
-        return None if text is None else (notice(text), False)
+        return None if text is None else (notice(render_notice(text)), False)
     parts = article_message_parts(session, item)
     if parts is None:
         return None

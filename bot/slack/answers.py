@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Article, Chunk
-from bot.db.store import as_indexed
 from bot.knowledge.index import SearchResult
+from bot.knowledge.stored import as_indexed
 from bot.runtime import Runtime
 from bot.slack.answer_blocks import (
     Answer,

@@ -17,8 +17,9 @@ from sqlalchemy import inspect, select
 
 from bot.db.models import Article, Base, Chunk, Source
 from bot.db.session import alembic_config, upgrade
-from bot.db.store import get_or_create_source, store_feed_entries
+from bot.db.store import get_or_create_source
 from bot.feeds.identity import digest
+from bot.feeds.ingest import store_parsed_feed
 from bot.feeds.parse import parse_feed
 
 FEED_URL = "https://ops.example/feed.xml"
@@ -97,7 +98,7 @@ def test_stored_keys_become_the_parsers_keys_and_a_collision_keeps_one(engine, s
     with sessions.begin() as s:
         source = get_or_create_source(s, "feed", FEED_URL, parsed.title)
         other = get_or_create_source(s, "feed", "https://other.example/feed.xml", "Other")
-        store_feed_entries(s, source, parsed)
+        store_parsed_feed(s, source, parsed)
         sid, oid = source.id, other.id
     as_stored_before_0007(
         engine,
@@ -135,7 +136,7 @@ def test_stored_keys_become_the_parsers_keys_and_a_collision_keeps_one(engine, s
 
     # Nothing stored is new to the parser now, and the schema is the models'.
     with sessions.begin() as s:
-        again = store_feed_entries(s, s.get(Source, sid), parsed)
+        again = store_parsed_feed(s, s.get(Source, sid), parsed)
     assert again.new == [] and again.edited == []
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

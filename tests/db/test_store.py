@@ -9,13 +9,13 @@ from sqlalchemy import func, select
 from bot.db.models import Article, Chunk, Source
 from bot.db.store import (
     get_or_create_source,
-    indexed_chunks,
     replace_note_chunks,
     source_revisions,
-    store_feed_entries,
 )
+from bot.feeds.ingest import store_parsed_feed
 from bot.feeds.parse import parse_feed
 from bot.knowledge.notes import chunk_markdown
+from bot.knowledge.stored import indexed_chunks
 
 
 def _count(session, model) -> int:
@@ -59,10 +59,10 @@ def test_feed_entries_are_stored_once_however_often_polled(sessions, seed_feed):
     parsed = parse_feed(seed_feed("e13-dev.rss.xml"), "https://e13.dev/blog/index.xml")
     with sessions.begin() as s:
         source = get_or_create_source(s, "feed", "https://e13.dev/blog/index.xml", parsed.title)
-        first = store_feed_entries(s, source, parsed)
+        first = store_parsed_feed(s, source, parsed)
     with sessions.begin() as s:
         source = s.get(Source, source.id)
-        again = store_feed_entries(s, source, parsed)
+        again = store_parsed_feed(s, source, parsed)
     with sessions() as s:
         assert len(first.new) == 10
         assert again.new == [] and again.edited == []
@@ -73,14 +73,14 @@ def test_an_edited_entry_is_updated_not_new(sessions, seed_feed):
     parsed = parse_feed(seed_feed("e13-dev.rss.xml"), "https://e13.dev/blog/index.xml")
     with sessions.begin() as s:
         source = get_or_create_source(s, "feed", "k", parsed.title)
-        store_feed_entries(s, source, parsed)
+        store_parsed_feed(s, source, parsed)
         sid = source.id
     edited_entry = replace(
         parsed.entries[0], title="Software Is Still Eating the World (updated)", content_hash="x"
     )
     edited = replace(parsed, entries=[edited_entry, *parsed.entries[1:]])
     with sessions.begin() as s:
-        result = store_feed_entries(s, s.get(Source, sid), edited)
+        result = store_parsed_feed(s, s.get(Source, sid), edited)
     with sessions() as s:
         assert result.new == [] and len(result.edited) == 1
         titles = s.scalars(select(Article.title)).all()
@@ -95,7 +95,7 @@ def test_deleting_a_source_removes_its_articles_and_chunks(sessions, seed_feed):
     parsed = parse_feed(seed_feed("e13-dev.rss.xml"), "https://e13.dev/blog/index.xml")
     with sessions.begin() as s:
         source = get_or_create_source(s, "feed", "k", parsed.title)
-        store_feed_entries(s, source, parsed)
+        store_parsed_feed(s, source, parsed)
     with sessions.begin() as s:
         s.delete(s.get(Source, source.id))
     with sessions() as s:

@@ -248,10 +248,10 @@ def test_one_broken_feed_does_not_stop_the_others(bot, feed_server, monkeypatch)
 
     real = refresh.enqueue_articles
 
-    def explode(session, feed_id, articles, now):
+    def explode(session, feed_id, articles, now, passes):
         if feed_id == 2:
             raise RuntimeError("database hiccup")
-        return real(session, feed_id, articles, now)
+        return real(session, feed_id, articles, now, passes)
 
     monkeypatch.setattr(refresh, "enqueue_articles", explode)
     report = bot.poll()

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.chunks import chunk_text_hash
 from bot.knowledge.analysis import content_words, stem
-from bot.knowledge.chunk import chunk_text_hash
 from bot.knowledge.embed import embedding_text, shared_encoder
 from bot.knowledge.index import IndexedChunk, KnowledgeIndex, SourceUpdate, distinct, evidence
 from bot.knowledge.notes import chunk_markdown
