@@ -11,7 +11,9 @@
 #               built by standin_base.sh when missing, since no image registry is reachable here;
 #               set BASE_IMAGE=python:3.11-slim-bookworm PULL=missing where one is)
 #   PULL        buildah --pull policy (default: never)
-#   IMAGE       tag to build (default: localhost/devopsbot:image-test); KEEP_IMAGE=1 keeps it
+#   IMAGE       tag to build (default: localhost/devopsbot:image-test); KEEP_IMAGE=1 keeps it.
+#               The stand-in base and buildah's layer cache stay for fast reruns
+#               (`buildah rmi --prune` drops the cache).
 #   NO_CACHE=1  build without buildah's layer cache (a cold build)
 #   PYTHON      host interpreter for the fake Slack API and the HTTP checks (default: python3)
 set -euo pipefail
@@ -60,7 +62,9 @@ trap cleanup EXIT
 # -- base image --------------------------------------------------------------------------------
 if [[ "$BASE_IMAGE" == "$STANDIN" ]] && ! buildah inspect --type image "$STANDIN" >/dev/null 2>&1; then
   step "stand-in base $STANDIN is missing: building it with debootstrap"
+  start=$SECONDS
   "$here/standin_base.sh" "$STANDIN"
+  echo "stand-in base built in $((SECONDS - start))s"
 fi
 
 # -- build ---------------------------------------------------------------------------------------
