@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
+import sqlite3
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,11 @@ def sample_db(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("template") / "sample.db"
     runtime = open_runtime(make_settings(f"sqlite:///{path}", "http://127.0.0.1:9/api/"))
     prepare_store(runtime)
+    # prepare_store computes the vectors in a background thread: let it finish, or copies
+    # made while it writes miss them (and, in WAL mode, whatever is not checkpointed yet).
+    background = runtime.answerer._background
+    if background is not None:
+        background.join(timeout=120)
     runtime.engine.dispose()
     return path
 
@@ -47,7 +53,9 @@ def sample_db(tmp_path_factory) -> Path:
 def sample_db_url(tmp_path, sample_db) -> str:
     """A private copy of the sample database for one test."""
     path = tmp_path / "slack.db"
-    shutil.copyfile(sample_db, path)
+    # SQLite's backup API copies what the WAL holds too, which a plain file copy would not.
+    with closing(sqlite3.connect(sample_db)) as source, closing(sqlite3.connect(path)) as copy:
+        source.backup(copy)
     return f"sqlite:///{path}"
 
 
