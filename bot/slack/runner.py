@@ -82,32 +82,63 @@ def health_check(
     return check
 
 
+def _reply(start_response: StartResponse, status: str, body: bytes) -> list[bytes]:
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+        ],
+    )
+    return [body]
+
+
+def slack_events(bolt_app: App) -> WsgiApp:
+    """POST /slack/events: the body read with a cap and checked, then bolt (signature first).
+
+    A body bolt could not parse is answered 400, one that is too large 413, each with one log
+    line that quotes nothing of the body (it may be anyone's, and it carries response_url).
+    """
+    from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+    from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
+
+    from bot.slack.requests import RefusedRequest, bolt_request, read_body
+
+    def events(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            request = bolt_request(
+                read_body(environ),
+                environ.get("QUERY_STRING", ""),
+                WsgiHttpRequest(environ).get_headers(),
+            )
+        except RefusedRequest as exc:
+            log.info("refused a request from %s: %s", environ.get("REMOTE_ADDR", "?"), exc.reason)
+            return _reply(start_response, exc.status, json.dumps({"error": exc.reason}).encode())
+        response = bolt_app.dispatch(request)
+        wsgi_response = WsgiHttpResponse(
+            status=response.status, headers=response.headers, body=response.body
+        )
+        start_response(wsgi_response.status, wsgi_response.get_headers())
+        return wsgi_response.get_body()
+
+    return events
+
+
 def make_wsgi(bolt_app: App | None, health: Health) -> WsgiApp:
     """The WSGI app: /healthz always, /slack/events only when bolt_app is given (HTTP mode)."""
-    from slack_bolt.adapter.wsgi import SlackRequestHandler
-
-    slack = SlackRequestHandler(bolt_app, path=EVENTS_PATH) if bolt_app is not None else None
-
-    def reply(start_response: StartResponse, status: str, body: bytes) -> list[bytes]:
-        start_response(
-            status,
-            [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(body))),
-                ("Cache-Control", "no-store"),
-            ],
-        )
-        return [body]
+    events = slack_events(bolt_app) if bolt_app is not None else None
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
-        if path == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+        method = environ.get("REQUEST_METHOD")
+        if path == HEALTH_PATH and method in ("GET", "HEAD"):
             ok, report = health()
             status = "200 OK" if ok else "503 Service Unavailable"
-            return reply(start_response, status, json.dumps(report).encode())
-        if slack is not None and path == EVENTS_PATH:
-            return slack(environ, start_response)
-        return reply(start_response, "404 Not Found", b'{"error": "not found"}')
+            return _reply(start_response, status, json.dumps(report).encode())
+        if events is not None and path == EVENTS_PATH and method == "POST":
+            return events(environ, start_response)
+        return _reply(start_response, "404 Not Found", b'{"error": "not found"}')
 
     return wsgi
 
@@ -125,8 +156,18 @@ class HttpServer:
     def __init__(self, wsgi: WsgiApp, host: str, port: int, threads: int = HTTP_THREADS) -> None:
         from waitress.server import create_server
 
+        from bot.slack.requests import MAX_BODY_BYTES
+
+        # waitress refuses a longer body with 413 as soon as it reads the headers (and counts
+        # chunked bodies as they arrive), so an oversized request is never buffered whole.
         self._server = create_server(
-            wsgi, host=host, port=port, threads=threads, ident="devopsbot", channel_timeout=30
+            wsgi,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="devopsbot",
+            channel_timeout=30,
+            max_request_body_size=MAX_BODY_BYTES,
         )
         self._stop = threading.Event()
         self._done = threading.Event()
