@@ -44,9 +44,15 @@ def _where(parsed: URL) -> str:
 
 def driver_missing(url: str | URL) -> StoreUnavailable:
     """The driver for a PostgreSQL URL could not be imported."""
+    parsed = _url(url)
+    driver = parsed.get_driver_name() if parsed is not None else "psycopg"
+    # The extra installs psycopg 3, which plain postgresql:// URLs use (see bot.config).
+    fix = f"install it with {POSTGRES_EXTRA}"
+    if driver != "psycopg":
+        fix = f"install psycopg with {POSTGRES_EXTRA} and write the URL as postgresql://…"
     return StoreUnavailable(
-        f"{SETTING} is a PostgreSQL URL but the PostgreSQL driver (psycopg) is not installed: "
-        f"install it with {POSTGRES_EXTRA}, or use a sqlite:/// URL."
+        f"{SETTING} is a PostgreSQL URL but the PostgreSQL driver ({driver}) is not installed: "
+        f"{fix}, or use a sqlite:/// URL."
     )
 
 

@@ -13,7 +13,8 @@ from typing import IO, Any
 from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_normalized_headers, extract_content_type, parse_body
 
-# Slack's requests are a few kilobytes (a block_actions payload with a big view is the largest).
+# Slack's requests are kilobytes, tens of them for an interaction carrying a whole modal view:
+# 1 MiB leaves ample room and bounds what one request can make the bot hold.
 MAX_BODY_BYTES = 1 << 20
 _READ_CHUNK = 64 * 1024
 # Every kind of request Slack sends carries one of these: Events API and interactivity

@@ -4,6 +4,7 @@ bodies get a 4xx and one log line quoting nothing of the body, and the bot keeps
 from __future__ import annotations
 
 import io
+import json
 import logging
 import select
 import socket
@@ -162,3 +163,13 @@ def test_a_failed_signature_check_logs_neither_the_body_nor_the_response_url(sla
         "legacy-verification-token",
     ):
         assert secret not in logged
+
+
+def test_slacks_own_probes_still_pass_the_checks(slack_sim):
+    """The URL verification handshake and the certificate check are Slack requests too."""
+    challenge = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    body = json.dumps({"token": "t", "challenge": challenge, "type": "url_verification"})
+    response = slack_sim.post(body, JSON)
+    assert response.status_code == 200
+    assert challenge in response.text
+    assert slack_sim.post("ssl_check=1&token=t", FORM).status_code == 200
