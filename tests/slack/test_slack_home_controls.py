@@ -148,9 +148,13 @@ def test_the_menu_pauses_edits_and_unsubscribes(admin_sim, fake_slack, feed_serv
     choose("edit")
     edit = _view(wait_for(lambda: fake_slack.posted("views.open"))[-1])
     assert edit["callback_id"] == CALLBACK_EDIT and edit["private_metadata"] == str(sub_id)
+    published = len(fake_slack.posted("views.publish"))
     saved = _submit(sim, "UADMIN", CALLBACK_EDIT, _form(include="helm"), str(sub_id))
     assert saved.status_code == 200 and not saved.text  # an empty ack closes the modal
     assert status() == [("active", ("helm",))]
+    # The Home is published again after the ack; wait for it, or the next step's wait could
+    # take this publish for its own.
+    wait_for(lambda: len(fake_slack.posted("views.publish")) > published)
 
     choose("unsubscribe")
     assert status() == []
