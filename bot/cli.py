@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -39,6 +40,11 @@ class Context:
     @property
     def settings(self) -> Settings:
         return self.runtime.settings
+
+    @property
+    def database_url(self) -> str | None:
+        """The database URL of the opened runtime (None before it is opened)."""
+        return self._runtime.settings.devopsbot_database_url if self._runtime else None
 
     @property
     def runtime(self) -> Runtime:
@@ -91,7 +97,25 @@ class Progress:
 
 
 class _Commands(click.Group):
-    """The command group; `run` (the Slack app) is imported only when it is the one asked for."""
+    """The command group; `run` (the Slack app) is imported only when it is the one asked for.
+
+    A database that cannot be reached or written, whichever command found out, ends it with
+    one sentence saying what to do; the traceback is logged at DEBUG only.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            from bot.db.errors import explain
+
+            opened = ctx.find_object(Context)
+            url = opened.database_url if opened is not None else None  # None: not opened yet
+            message = explain(exc, url)
+            if message is None:
+                raise
+            logging.getLogger(__name__).debug("database failure", exc_info=True)
+            raise click.ClickException(message) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), "run"])
@@ -106,8 +130,10 @@ class _Commands(click.Group):
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="devopsbot")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """devopsbot: answers DevOps questions from your notes and feeds, and announces new posts."""
+    ctx.ensure_object(Context)  # on the group, where a failing command's store is looked up
 
 
 # -- ask -------------------------------------------------------------------------------------
@@ -694,8 +720,6 @@ EXIT_POSTS_STUCK = 3
 @pass_ctx
 def poll(ctx: Context, once: bool, poll_all: bool, feed_ref: str | None, dry_run: bool) -> None:
     """Poll due feeds, store and index new entries, and announce them."""
-    import logging
-
     from bot.scheduler import poll_once
     from bot.slack.announce import make_client
     from bot.subscriptions import SubscriptionError, poll_now

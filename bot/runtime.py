@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings, load_settings
+from bot.db.errors import store_errors
 from bot.db.session import make_engine, session_factory, upgrade
 from bot.knowledge.service import Answerer
 
@@ -24,11 +25,16 @@ class Runtime:
 
 
 def open_runtime(settings: Settings | None = None, migrate: bool = True) -> Runtime:
-    """Read settings, connect, and apply migrations (idempotent) before anything else runs."""
+    """Read settings, connect, and apply migrations (idempotent) before anything else runs.
+
+    A database that cannot be reached or written raises StoreUnavailable (one sentence).
+    """
     settings = settings or load_settings()
-    engine = make_engine(settings.devopsbot_database_url)
-    if migrate:
-        upgrade(engine)
+    url = settings.devopsbot_database_url
+    with store_errors(url):
+        engine = make_engine(url)
+        if migrate:
+            upgrade(engine)
     return Runtime(settings=settings, engine=engine, sessions=session_factory(engine))
 
 

@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.errors import check_sqlite_writable, driver_missing, sqlite_path
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -19,11 +21,15 @@ _REVISION = re.compile(r'^(down_revision|revision) = "([^"]+)"', re.M)
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets its parent folder, foreign keys, WAL and a busy timeout."""
+    """Create an engine; SQLite gets its parent folder, foreign keys, WAL and a busy timeout.
+
+    Raises StoreUnavailable when the SQLite file or folder cannot be written, or the driver
+    of a PostgreSQL URL is not installed.
+    """
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        if path is not None:
+            check_sqlite_writable(path)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -35,7 +41,10 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ImportError as exc:  # SQLAlchemy imports the driver here
+        raise driver_missing(url) from exc
 
 
 def alembic_config(engine: Engine) -> Config:

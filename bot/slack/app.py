@@ -41,8 +41,34 @@ class _DropTokenSkippedWarning(logging.Filter):
         return "`token` will be unused" not in record.getMessage()
 
 
+class _NoRequestBodies(logging.Filter):
+    """bolt quotes the request body when a signature check fails (at INFO) and parts of it for
+    a request no listener takes, or a middleware that stopped (WARNING). A body may be anyone's
+    and carries the response_url, a credential for five replies: above DEBUG, those lines say
+    what happened and quote nothing."""
+
+    _SHORT = (
+        ("Invalid request signature", "refused a request: invalid signature or stale timestamp"),
+        ("Unhandled request", "no listener took a request (DEBUG logs show which)"),
+        ("A global middleware", "a middleware stopped a request (DEBUG logs show which)"),
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        message = str(record.msg)
+        for prefix, short in self._SHORT:
+            if message.startswith(prefix):
+                record.msg, record.args = short, None
+        return True
+
+
 APP_LOGGER = logging.getLogger("bot.slack.app")
 APP_LOGGER.addFilter(_DropTokenSkippedWarning())
+APP_LOGGER.addFilter(_NoRequestBodies())
+# bolt's signature check logs through its own logger (it copies APP_LOGGER's filters only when
+# that logger has none yet, so it gets the filter directly).
+logging.getLogger("slack_bolt.RequestVerification").addFilter(_NoRequestBodies())
 
 
 def make_client(settings: Settings) -> WebClient:

@@ -8,9 +8,11 @@ Docker HEALTHCHECK works in both modes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -22,6 +24,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.db.errors import store_errors
 from bot.knowledge.sample import ensure_sample_data
 from bot.runtime import Runtime, configure_logging, open_runtime
 from bot.slack.tokens import Credentials, check_credentials, install_redaction
@@ -82,32 +85,63 @@ def health_check(
     return check
 
 
+def _reply(start_response: StartResponse, status: str, body: bytes) -> list[bytes]:
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+        ],
+    )
+    return [body]
+
+
+def slack_events(bolt_app: App) -> WsgiApp:
+    """POST /slack/events: the body read with a cap and checked, then bolt (signature first).
+
+    A body bolt could not parse is answered 400, one that is too large 413, each with one log
+    line that quotes nothing of the body (it may be anyone's, and it carries response_url).
+    """
+    from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+    from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
+
+    from bot.slack.requests import RefusedRequest, bolt_request, read_body
+
+    def events(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            request = bolt_request(
+                read_body(environ),
+                environ.get("QUERY_STRING", ""),
+                WsgiHttpRequest(environ).get_headers(),
+            )
+        except RefusedRequest as exc:
+            log.info("refused a request from %s: %s", environ.get("REMOTE_ADDR", "?"), exc.reason)
+            return _reply(start_response, exc.status, json.dumps({"error": exc.reason}).encode())
+        response = bolt_app.dispatch(request)
+        wsgi_response = WsgiHttpResponse(
+            status=response.status, headers=response.headers, body=response.body
+        )
+        start_response(wsgi_response.status, wsgi_response.get_headers())
+        return wsgi_response.get_body()
+
+    return events
+
+
 def make_wsgi(bolt_app: App | None, health: Health) -> WsgiApp:
     """The WSGI app: /healthz always, /slack/events only when bolt_app is given (HTTP mode)."""
-    from slack_bolt.adapter.wsgi import SlackRequestHandler
-
-    slack = SlackRequestHandler(bolt_app, path=EVENTS_PATH) if bolt_app is not None else None
-
-    def reply(start_response: StartResponse, status: str, body: bytes) -> list[bytes]:
-        start_response(
-            status,
-            [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(body))),
-                ("Cache-Control", "no-store"),
-            ],
-        )
-        return [body]
+    events = slack_events(bolt_app) if bolt_app is not None else None
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
-        if path == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+        method = environ.get("REQUEST_METHOD")
+        if path == HEALTH_PATH and method in ("GET", "HEAD"):
             ok, report = health()
             status = "200 OK" if ok else "503 Service Unavailable"
-            return reply(start_response, status, json.dumps(report).encode())
-        if slack is not None and path == EVENTS_PATH:
-            return slack(environ, start_response)
-        return reply(start_response, "404 Not Found", b'{"error": "not found"}')
+            return _reply(start_response, status, json.dumps(report).encode())
+        if events is not None and path == EVENTS_PATH and method == "POST":
+            return events(environ, start_response)
+        return _reply(start_response, "404 Not Found", b'{"error": "not found"}')
 
     return wsgi
 
@@ -125,12 +159,30 @@ class HttpServer:
     def __init__(self, wsgi: WsgiApp, host: str, port: int, threads: int = HTTP_THREADS) -> None:
         from waitress.server import create_server
 
+        from bot.slack.requests import MAX_BODY_BYTES
+
+        self._app = wsgi
+        # waitress refuses a longer body with 413 as soon as it reads the headers (and counts
+        # chunked bodies as they arrive), so an oversized request is never buffered whole.
         self._server = create_server(
-            wsgi, host=host, port=port, threads=threads, ident="devopsbot", channel_timeout=30
+            self._dispatch,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="devopsbot",
+            channel_timeout=30,
+            max_request_body_size=MAX_BODY_BYTES,
         )
         self._stop = threading.Event()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _dispatch(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        return self._app(environ, start_response)
+
+    def mount(self, wsgi: WsgiApp) -> None:
+        """Serve `wsgi` from now on (the port can be bound before the app is built)."""
+        self._app = wsgi
 
     @property
     def port(self) -> int:
@@ -169,7 +221,7 @@ class HttpServer:
     def close(self) -> None:
         """Release the listening socket of a server that never served."""
         self._server.close()  # type: ignore[union-attr]
-        self._server.task_dispatcher.shutdown(timeout=0)  # type: ignore[union-attr]
+        self._server.task_dispatcher.shutdown(timeout=1)  # type: ignore[union-attr]
 
     def start(self) -> HttpServer:
         """Serve in a daemon thread (tests, benchmarks)."""
@@ -184,6 +236,32 @@ class HttpServer:
             self._server.pull_trigger()  # type: ignore[union-attr]
         if wait and self._thread is not None and threading.current_thread() is not self._thread:
             self._done.wait(DRAIN_SECONDS * 3)
+
+
+def listen(wsgi: WsgiApp, host: str, port: int) -> HttpServer:
+    """An HttpServer bound to (host, port); ConfigError saying what to do when it cannot be."""
+    try:
+        return HttpServer(wsgi, host, port)
+    except OSError as exc:
+        where = f"cannot listen on {host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            reason = (
+                "the port is already in use (another devopsbot, or another service): stop it, "
+                "or choose a free port with DEVOPSBOT_PORT or --port."
+            )
+        elif exc.errno == errno.EACCES:
+            reason = (
+                "permission denied (ports below 1024 need privileges): choose another port "
+                "with DEVOPSBOT_PORT or --port."
+            )
+        elif exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+            reason = (
+                f"{host} is not an address of this machine ({exc.strerror}): set DEVOPSBOT_HOST "
+                "to one of its addresses, or 0.0.0.0 for all of them."
+            )
+        else:
+            reason = f"{exc.strerror or exc}: check DEVOPSBOT_HOST and DEVOPSBOT_PORT."
+        raise ConfigError(f"{where}: {reason}") from None
 
 
 # -- the bot ---------------------------------------------------------------------------------
@@ -213,19 +291,19 @@ def _start_scheduler(runtime: Runtime, app: App) -> Any:
     return scheduler
 
 
-def serve(settings: Settings, credentials: Credentials, host: str, port: int) -> int:
-    """Run until SIGTERM/SIGINT; returns the exit code."""
+def _starting(_environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """What the bound port would answer before the bot is ready (nothing is served yet)."""
+    return _reply(start_response, "503 Service Unavailable", b'{"error": "starting"}')
+
+
+def _create_app(runtime: Runtime, socket_mode: bool) -> App:
+    """The bolt app; a rejected token or an unreachable Slack API is a ConfigError."""
     from slack_bolt.error import BoltError
-    from slack_sdk.errors import SlackApiError
 
     from bot.slack.app import create_app
-    from bot.slack.socket_mode import close_socket_mode, socket_mode_handler
 
-    runtime = open_runtime(settings)
-    prepare_store(runtime)
-    socket_mode = credentials.mode == "socket"
     try:
-        app = create_app(runtime, socket_mode=socket_mode)  # bolt calls auth.test here
+        return create_app(runtime, socket_mode=socket_mode)  # bolt calls auth.test here
     except BoltError as exc:
         raise ConfigError(
             f"Slack rejected SLACK_BOT_TOKEN ({exc}). Copy the Bot User OAuth Token again from "
@@ -234,38 +312,55 @@ def serve(settings: Settings, credentials: Credentials, host: str, port: int) ->
         ) from None
     except Exception as exc:
         raise ConfigError(
-            f"could not reach the Slack API at {settings.slack_api_url} "
+            f"could not reach the Slack API at {runtime.settings.slack_api_url} "
             f"({type(exc).__name__}: {exc}); check the network or SLACK_API_URL."
         ) from None
 
-    scheduler: Any = None
 
-    def scheduler_running() -> bool:
-        return scheduler is not None and bool(scheduler.running)
+def serve(settings: Settings, credentials: Credentials, host: str, port: int) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit code."""
+    from slack_sdk.errors import SlackApiError
 
-    handler: Any = None
-    watchdog: Any = None
-    if socket_mode:
-        handler, watchdog = socket_mode_handler(app, credentials.app_token)
-        health = health_check(
-            runtime.engine, scheduler_running, "socket", handler.client.is_connected
-        )
-        server = HttpServer(make_wsgi(None, health), host, port)
-        try:
-            handler.connect()  # apps.connections.open goes through app.client (SLACK_API_URL)
-        except SlackApiError as exc:
-            server.close()
-            raise ConfigError(
-                f"Slack rejected SLACK_APP_TOKEN ({exc.response.get('error')}): create an "
-                "app-level token with the connections:write scope at https://api.slack.com/apps "
-                "→ your app → Basic Information → App-Level Tokens, and make sure Socket Mode is "
-                "on (Settings → Socket Mode)."
-            ) from None
-        watchdog.start()
-    else:
-        health = health_check(runtime.engine, scheduler_running, "http")
-        server = HttpServer(make_wsgi(app, health), host, port)
-    scheduler = _start_scheduler(runtime, app)
+    from bot.slack.socket_mode import close_socket_mode, socket_mode_handler
+
+    # Bind first: a port in use is reported before the store is touched or Slack is called.
+    server = listen(_starting, host, port)
+    try:
+        runtime = open_runtime(settings)
+        with store_errors(settings.devopsbot_database_url):
+            prepare_store(runtime)
+        socket_mode = credentials.mode == "socket"
+        app = _create_app(runtime, socket_mode)
+        scheduler: Any = None
+
+        def scheduler_running() -> bool:
+            return scheduler is not None and bool(scheduler.running)
+
+        handler: Any = None
+        watchdog: Any = None
+        if socket_mode:
+            handler, watchdog = socket_mode_handler(app, credentials.app_token)
+            health = health_check(
+                runtime.engine, scheduler_running, "socket", handler.client.is_connected
+            )
+            server.mount(make_wsgi(None, health))
+            try:
+                handler.connect()  # apps.connections.open goes through app.client (SLACK_API_URL)
+            except SlackApiError as exc:
+                raise ConfigError(
+                    f"Slack rejected SLACK_APP_TOKEN ({exc.response.get('error')}): create an "
+                    "app-level token with the connections:write scope at "
+                    "https://api.slack.com/apps → your app → Basic Information → App-Level "
+                    "Tokens, and make sure Socket Mode is on (Settings → Socket Mode)."
+                ) from None
+            watchdog.start()
+        else:
+            health = health_check(runtime.engine, scheduler_running, "http")
+            server.mount(make_wsgi(app, health))
+        scheduler = _start_scheduler(runtime, app)
+    except BaseException:
+        server.close()
+        raise
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s: shutting down", signal.Signals(signum).name)
@@ -291,7 +386,12 @@ def serve(settings: Settings, credentials: Credentials, host: str, port: int) ->
 
 @click.command("run")
 @click.option("--host", default=None, help="Address to listen on (default: DEVOPSBOT_HOST).")
-@click.option("--port", type=int, default=None, help="Port to listen on (default: DEVOPSBOT_PORT).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port to listen on (default: DEVOPSBOT_PORT).",
+)
 def run(host: str | None, port: int | None) -> None:
     """Run the bot: Slack listeners plus the feed scheduler.
 

@@ -147,3 +147,32 @@ def test_run_in_socket_mode_with_a_rejected_app_token_says_where_to_get_one(
     assert "Slack rejected SLACK_APP_TOKEN (invalid_auth)" in result.output
     assert "App-Level Tokens" in result.output
     assert "xapp-1-revoked" not in result.output
+
+
+def test_run_on_a_port_in_use_says_so_in_one_sentence(tmp_path, fake_slack, sample_db_url):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = bot_env(
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=fake_slack.api_url,
+            DEVOPSBOT_DATABASE_URL=sample_db_url,
+            DEVOPSBOT_HOST="127.0.0.1",
+            DEVOPSBOT_PORT=str(port),
+        )
+        proc = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "run"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"Error: cannot listen on 127.0.0.1:{port}: the port is already")
+    assert "DEVOPSBOT_PORT or --port" in lines[0]
