@@ -193,7 +193,9 @@ class _OutboxItem:
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     posted_at: Mapped[datetime | None] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)  # kept after a later success
+    # rate_limited | slack_error | timeout | network | channel | token (see bot.db.outbox)
+    last_error_kind: Mapped[str | None] = mapped_column(String(16))
     message_ts: Mapped[str | None] = mapped_column(String(32))
 
 

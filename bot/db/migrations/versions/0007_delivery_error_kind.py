@@ -1,0 +1,25 @@
+"""delivery log: what kind of error last held up a delivery or notice (rate limit, timeout, …)
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    for table in ("deliveries", "notices"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("last_error_kind", sa.String(length=16), nullable=True))
+
+
+def downgrade() -> None:
+    for table in ("deliveries", "notices"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column("last_error_kind")
