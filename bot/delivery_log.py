@@ -289,7 +289,12 @@ def _event_time(row: Any) -> Any:
 
 
 def _entries(
-    session: Session, kind: str, sub_ids: Sequence[int] | None, limit: int, states: Sequence[str]
+    session: Session,
+    kind: str,
+    sub_ids: Sequence[int] | None,
+    limit: int,
+    states: Sequence[str],
+    since: datetime | None = None,
 ) -> list[LogEntry]:
     model = _model(kind)
     title: Any = Article.title if kind == "article" else Notice.text
@@ -304,6 +309,8 @@ def _entries(
         query = query.join(Article, Article.id == Delivery.article_id)
     if sub_ids is not None:
         query = query.where(model.subscription_id.in_(sub_ids))
+    if since is not None:
+        query = query.where(_event_time(model) >= since)
     query = query.order_by(_event_time(model).desc(), model.id.desc()).limit(limit)
     entries = []
     for row, channel, feed_url, feed_title, shown, link in session.execute(query):
@@ -362,7 +369,15 @@ def delivery_statuses(
     if not sub_ids:
         return {}
     wanted = set(sub_ids)
-    owed = _owed(session)
+    channels = set(
+        session.scalars(
+            select(Subscription.channel_id).where(
+                Subscription.id.in_(wanted), Subscription.channel_id.is_not(None)
+            )
+        )
+    )
+    # Every post of those channels: a subscription's posts can wait behind another's.
+    owed = _owed(session, channels)
     reasons = explain(owed, now)
     waiting: dict[int, list[Owed]] = {}
     for o in sorted(owed, key=lambda o: (o.sort_at, o.kind != "notice", o.id)):
@@ -380,10 +395,10 @@ def delivery_statuses(
             if at is not None and (sub_id not in last_posted or at > last_posted[sub_id]):
                 last_posted[sub_id] = at
     failed: dict[int, list[LogEntry]] = {}
+    since = now - RECENT_PROBLEMS
     for kind in ("article", "notice"):
-        for entry in _entries(session, kind, list(wanted), 1000, ("failed",)):
-            if entry.at >= now - RECENT_PROBLEMS:
-                failed.setdefault(entry.subscription_id, []).append(entry)
+        for entry in _entries(session, kind, list(wanted), 10_000, ("failed",), since):
+            failed.setdefault(entry.subscription_id, []).append(entry)
     statuses = {}
     for sub_id in wanted:
         owed_here = waiting.get(sub_id, [])
