@@ -385,12 +385,15 @@ def delivery_statuses(
             waiting.setdefault(o.subscription_id, []).append(o)
     last_posted: dict[int, datetime] = {}
     for model in (Delivery, Notice):
-        rows = session.execute(
-            select(model.subscription_id, func.max(model.posted_at))
-            .where(model.subscription_id.in_(wanted), model.state == "posted")
-            .group_by(model.subscription_id)
+        # Only posted rows have a posted_at: one index lookup per subscription, not a scan.
+        latest = (
+            select(func.max(model.posted_at))
+            .where(model.subscription_id == Subscription.id)
+            .scalar_subquery()
         )
-        for sub_id, at in rows:
+        for sub_id, at in session.execute(
+            select(Subscription.id, latest).where(Subscription.id.in_(wanted))
+        ):
             at = aware(at)
             if at is not None and (sub_id not in last_posted or at > last_posted[sub_id]):
                 last_posted[sub_id] = at

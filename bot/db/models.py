@@ -209,6 +209,8 @@ class Delivery(_OutboxItem, Base):
     __table_args__ = (
         UniqueConstraint("subscription_id", "article_id"),
         Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+        # A subscription's last post, for feeds list and App Home (bot.delivery_log).
+        Index("ix_deliveries_subscription_id_posted_at", "subscription_id", "posted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,4 +1,5 @@
-"""delivery log: what kind of error last held up a delivery or notice (rate limit, timeout, …)
+"""delivery log: what kind of error last held up a delivery or notice (rate limit, timeout, …),
+and an index to find a subscription's last post
 
 Revision ID: 0007
 Revises: 0006
@@ -17,9 +18,15 @@ def upgrade() -> None:
     for table in ("deliveries", "notices"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column("last_error_kind", sa.String(length=16), nullable=True))
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_deliveries_subscription_id_posted_at", ["subscription_id", "posted_at"]
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_deliveries_subscription_id_posted_at")
     for table in ("deliveries", "notices"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column("last_error_kind")
