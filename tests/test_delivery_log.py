@@ -12,9 +12,12 @@ import pytest
 from click.testing import CliRunner
 from feedkit import BOT_TOKEN, Bot, rss_item, seed, with_new_item
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from sqlalchemy import update
 
 from bot.cli import cli
-from bot.db.outbox import MAX_ATTEMPTS
+from bot.db.models import Delivery, utcnow
+from bot.db.outbox import CLAIM_LEASE, MAX_ATTEMPTS
+from bot.delivery_log import Owed, explain
 from bot.subscriptions import pause
 
 LOG_FIELDS = {
@@ -82,8 +85,11 @@ def run(db_url, fake_slack, tmp_path, monkeypatch):
         "HOME": str(tmp_path),
     }
 
-    def invoke(*args: str) -> str:
+    def invoke(*args: str, ok: bool = True) -> str:
         result = CliRunner().invoke(cli, list(args), env=env)
+        if not ok:
+            assert result.exit_code == 1 and "Traceback" not in result.stderr
+            return result.stderr
         assert result.exit_code == 0, result.output + result.stderr
         return result.output
 
@@ -225,6 +231,12 @@ def test_a_post_slack_keeps_refusing_is_given_up_and_listed_as_a_problem(
         f"{moment(datetime.fromisoformat(line['at']))}: “First <news>”: "
         "Slack answered invalid_blocks"
     ) in listed
+    # A week later it is no longer a recent problem, but the log still has it.
+    with bot.sessions.begin() as session:
+        session.execute(update(Delivery).values(claimed_at=utcnow() - timedelta(days=8)))
+    assert "problems:" not in run("feeds", "list")
+    assert "given up after 12 attempts" in run("feeds", "log", url)
+    assert "No feed with the address" in run("feeds", "log", "https://nowhere.example/x", ok=False)
 
 
 def test_paused_broken_and_filtered_posts_say_why(bot, feed_server, fake_slack, run):
@@ -279,3 +291,54 @@ def test_a_slack_timeout_is_logged_and_retried(db_url, fake_slack, feed_server, 
         assert bot.poll(timedelta(minutes=1)).delivery.posted == 1
     finally:
         bot.close()
+
+
+# -- why a post waits, without a database ------------------------------------------------------
+
+NOW = datetime(2026, 12, 1, 21, 0, tzinfo=UTC)
+
+
+def owed(n: int, channel: str = "C0A", **changes) -> Owed:
+    values = {
+        "kind": "article",
+        "id": n,
+        "subscription_id": 1,
+        "channel_id": channel,
+        "sub_status": "active",
+        "sub_reason": None,
+        "sort_at": NOW - timedelta(hours=1) + timedelta(seconds=n),
+        "next_attempt_at": NOW - timedelta(hours=1),
+        "state": "pending",
+        "claimed_at": None,
+        "attempts": 0,
+        "error": None,
+        "error_kind": None,
+    }
+    return Owed(**{**values, **changes})
+
+
+def reasons(*rows: Owed) -> list[str]:
+    found = explain(rows, NOW)
+    return [found[(r.kind, r.id)].reason for r in rows]
+
+
+def test_a_post_waiting_for_its_retry_holds_the_later_posts_of_its_channel_only():
+    failing = owed(1, error="Slack answered HTTP 500", next_attempt_at=NOW + timedelta(minutes=1))
+    later = owed(2, subscription_id=2)  # another feed, same channel
+    elsewhere = owed(3, channel="C0B")
+    assert reasons(later, failing, elsewhere) == ["behind", "retrying", "queued"]
+    assert explain([failing, later], NOW)[("article", 2)].behind.error == failing.error
+
+
+def test_a_rate_limit_that_has_passed_is_queued_and_a_fresh_claim_is_being_posted():
+    passed = owed(1, error="Slack rate limit", error_kind="rate_limited")
+    claimed = owed(2, channel="C0B", state="claimed", claimed_at=NOW - timedelta(seconds=5))
+    stale = owed(3, channel="C0C", state="claimed", claimed_at=NOW - CLAIM_LEASE * 2)
+    assert reasons(passed, claimed, stale) == ["queued", "posting", "queued"]
+
+
+def test_paused_and_broken_subscriptions_hold_nothing_of_other_feeds():
+    paused = owed(1, sub_status="paused", sub_reason="paused on request")
+    broken = owed(2, subscription_id=3, sub_status="broken", sub_reason="archived")
+    other = owed(3, subscription_id=2)
+    assert reasons(paused, broken, other) == ["paused", "broken", "queued"]
