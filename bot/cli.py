@@ -480,7 +480,8 @@ def feeds_add(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per subscription.")
 @pass_ctx
 def feeds_list(ctx: Context, channel_id: str | None, as_json: bool) -> None:
-    """Subscriptions with their health: last success, failures, next check, articles."""
+    """Subscriptions with their health (last success, failures, next check, articles) and
+    delivery: posts waiting and why, last post, posts given up lately."""
     from bot.subscriptions import SubscriptionError, list_subscriptions
 
     rt = ctx.runtime
@@ -504,7 +505,11 @@ def feeds_list(ctx: Context, channel_id: str | None, as_json: bool) -> None:
 @click.argument("ref", required=False)
 @click.option("--channel", "channel_id", metavar="ID", help="Only this channel's subscription.")
 @click.option(
-    "--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="Entries."
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="How many entries to show, newest first.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per entry (JSON Lines).")
 @pass_ctx
