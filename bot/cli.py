@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
@@ -18,6 +18,7 @@ from bot.config import ConfigError, Settings, load_settings
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
+    from bot.delivery_log import DeliveryStatus, LogEntry
     from bot.runtime import Runtime
     from bot.slack.channel_access import ChannelAccess
     from bot.subscriptions import SubscriptionView
@@ -309,6 +310,15 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
 
 
+def _moment(value: datetime) -> str:
+    """A time to the second: delivery waits are often seconds long."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def _where(channel_id: str | None) -> str:
     return channel_id or "index only"
 
@@ -329,7 +339,31 @@ def _view_lines(view: SubscriptionView) -> list[str]:
         lines.append(f"      {view.status}: {view.status_reason}")
     elif view.last_error:
         lines.append(f"      last error: {view.last_error}")
+    if view.delivery is not None:
+        from bot.delivery_log import problem_line, status_line
+
+        lines.append(f"      delivery: {status_line(view.delivery, _moment)}")
+        problem = problem_line(view.delivery, _moment)
+        if problem:
+            lines.append(f"      problems: {problem}")
     return lines
+
+
+def _delivery_json(status: DeliveryStatus) -> dict[str, object]:
+    from bot.delivery_log import problem_line, status_line
+
+    first = status.first
+    return {
+        "waiting": status.waiting,
+        "reason": first.reason if first else None,
+        "retry_at": _iso(first.retry_at) if first else None,
+        "error": (first.behind or first).error if first else None,
+        "attempts": (first.behind or first).attempts if first else 0,
+        "last_posted_at": _iso(status.last_posted_at),
+        "given_up": status.given_up,
+        "summary": status_line(status, _moment),
+        "problem": problem_line(status, _moment),
+    }
 
 
 def _view_json(view: SubscriptionView) -> dict[str, object]:
@@ -337,7 +371,45 @@ def _view_json(view: SubscriptionView) -> dict[str, object]:
     for key in ("last_success_at", "next_check_at"):
         data[key] = data[key].isoformat() if data[key] else None
     data["include"], data["exclude"] = list(view.include), list(view.exclude)
+    data["delivery"] = _delivery_json(view.delivery) if view.delivery else None
     return data
+
+
+def _entry_json(entry: LogEntry) -> dict[str, object]:
+    from bot.delivery_log import entry_detail
+
+    why = entry.waiting
+    return {
+        "subscription_id": entry.subscription_id,
+        "feed_url": entry.feed_url,
+        "feed_title": entry.feed_title,
+        "channel_id": entry.channel_id,
+        "item": entry.item,
+        "title": entry.title,
+        "url": entry.url,
+        "state": entry.state,
+        "reason": why.reason if why else None,
+        "detail": entry_detail(entry, _moment),
+        "at": entry.at.isoformat(),
+        "queued_at": entry.queued_at.isoformat(),
+        "posted_at": _iso(entry.posted_at),
+        "slack_ts": entry.slack_ts,
+        "retry_at": _iso(why.retry_at) if why else None,
+        "attempts": entry.attempts,
+        "error": entry.error,
+        "error_kind": entry.error_kind,
+    }
+
+
+def _entry_lines(entry: LogEntry) -> list[str]:
+    from bot.delivery_log import entry_detail
+
+    state = entry.state.replace("_", " ")
+    title = entry.title if entry.item == "article" else f"notice: {entry.title}"
+    return [
+        f"{_moment(entry.at)}  {state:<8}  {entry.channel_id:<12}  {title} ({entry.feed_title})",
+        f"    {entry_detail(entry, _moment)}",
+    ]
 
 
 @cli.group()
@@ -489,7 +561,8 @@ def feeds_add(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per subscription.")
 @pass_ctx
 def feeds_list(ctx: Context, channel_id: str | None, as_json: bool) -> None:
-    """Subscriptions with their health: last success, failures, next check, articles."""
+    """Subscriptions with their health (last success, failures, next check, articles) and
+    delivery: posts waiting and why, last post, posts given up lately."""
     from bot.subscriptions import SubscriptionError, list_subscriptions
 
     rt = ctx.runtime
@@ -507,6 +580,48 @@ def feeds_list(ctx: Context, channel_id: str | None, as_json: bool) -> None:
         return
     for view in views:
         click.echo("\n".join(_view_lines(view)))
+
+
+@feeds.command("log")
+@click.argument("ref", required=False)
+@click.option("--channel", "channel_id", metavar="ID", help="Only this channel's subscription.")
+@click.option(
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="How many entries to show, newest first.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per entry (JSON Lines).")
+@pass_ctx
+def feeds_log(
+    ctx: Context, ref: str | None, channel_id: str | None, limit: int, as_json: bool
+) -> None:
+    """Recent deliveries, newest first: posted, waiting (and why), given up, filtered out; of
+    one feed (REF) or of every subscription."""
+    from bot.db.models import utcnow
+    from bot.delivery_log import delivery_log
+    from bot.subscriptions import SubscriptionError, list_subscriptions, resolve
+
+    try:
+        with ctx.runtime.sessions() as session:
+            sub_ids = None
+            if ref:
+                sub_ids = [s.id for s in resolve(session, ref, channel_id)]
+            elif channel_id:
+                sub_ids = [s.id for s in list_subscriptions(session, channel_id)]
+            entries = delivery_log(session, utcnow(), sub_ids, limit)
+    except SubscriptionError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(_entry_json(entry), ensure_ascii=False))
+        return
+    if not entries:
+        click.echo("Nothing posted or owed yet (a subscription posts only what is new).")
+        return
+    for entry in entries:
+        click.echo("\n".join(_entry_lines(entry)))
 
 
 def _change(
@@ -781,7 +896,8 @@ def poll(ctx: Context, once: bool, poll_all: bool, feed_ref: str | None, dry_run
         stuck = report.owed > 0
     elif report.delivery is not None:
         delivery = report.delivery
-        click.echo(f"Posted {delivery.posted} announcements; {report.owed} still waiting.")
+        why = " (`devopsbot feeds log` says why)" if report.owed else ""
+        click.echo(f"Posted {delivery.posted} announcements; {report.owed} still waiting{why}.")
         for reason in delivery.broken:
             click.echo(f"  subscription broken: {reason}", err=True)
         if delivery.stopped:

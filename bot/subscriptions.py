@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.db.models import Article, Feed, Source, Subscription, utcnow
 from bot.db.outbox import aware, enqueue_backfill
 from bot.db.store import feed_by_url
+from bot.delivery_log import DeliveryStatus, delivery_statuses
 from bot.feeds.filters import FilterError, article_filter, compile_filters, dump_specs, load_specs
 from bot.feeds.refresh import FeedError, add_feed, make_due
 
@@ -54,6 +55,7 @@ class SubscriptionView:
     exclude: tuple[str, ...] = ()
     unfurl: bool = False
     site_url: str | None = None  # the feed's web site, where its name links to
+    delivery: DeliveryStatus | None = None  # channel subscriptions: what is waiting and why
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ def _views(session: Session, subs: Sequence[Subscription]) -> list[SubscriptionV
             .group_by(Article.source_id)
         ).all()
     )
+    deliveries = delivery_statuses(session, [s.id for s in subs if s.channel_id], utcnow())
     views = []
     for sub in subs:
         feed = feeds[sub.feed_id]
@@ -145,6 +148,7 @@ def _views(session: Session, subs: Sequence[Subscription]) -> list[SubscriptionV
                 exclude=tuple(load_specs(sub.exclude_filters)),
                 unfurl=bool(sub.unfurl),
                 site_url=feed.site_url,
+                delivery=deliveries.get(sub.id),
             )
         )
     return views
@@ -152,6 +156,11 @@ def _views(session: Session, subs: Sequence[Subscription]) -> list[SubscriptionV
 
 def _view(session: Session, sub: Subscription) -> SubscriptionView:
     return _views(session, [sub])[0]
+
+
+def resolve(session: Session, ref: str, channel_id: str | None = None) -> list[Subscription]:
+    """Subscriptions named by a subscription id, a feed id or a feed URL (in `channel_id`)."""
+    return _resolve(session, ref, channel_id)
 
 
 def _resolve(session: Session, ref: str, channel_id: str | None) -> list[Subscription]:

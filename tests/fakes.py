@@ -131,7 +131,8 @@ class FakeSlack:
     """A local Slack Web API (`/api/<method>`) plus response_url endpoints (`/response/<id>`).
 
     Every call is recorded; `queue(method, ...)` makes the next calls of a method fail (an
-    `{"ok": false}` error, or an HTTP status such as 429 with Retry-After).
+    `{"ok": false}` error, or an HTTP status such as 429 with Retry-After), for every channel
+    or, with `channel=`, only for calls to that channel.
 
     conversations.info / conversations.join answer from `channels`: a FakeChannel, or None for
     a channel that does not exist. Ids not listed are public channels the bot is in, so tests
@@ -144,7 +145,9 @@ class FakeSlack:
     ) -> None:
         self.calls: list[SlackCall] = []
         self.responses: list[tuple[str, dict[str, Any]]] = []
-        self._queued: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
+        self._queued: dict[
+            tuple[str, str | None], list[tuple[int, dict[str, Any], dict[str, str]]]
+        ] = {}
         self._lock = threading.Lock()
         self._ts = 1_700_000_000
         self.bot_user_id = bot_user_id
@@ -208,18 +211,22 @@ class FakeSlack:
         status: int = 200,
         headers: dict[str, str] | None = None,
         times: int = 1,
+        channel: str | None = None,
     ) -> None:
-        """Make the next `times` calls of `method` answer this way instead of succeeding."""
+        """Make the next `times` calls of `method` (to `channel`, when given) answer this way
+        instead of succeeding."""
         with self._lock:
             for _ in range(times):
-                self._queued.setdefault(method, []).append(
+                self._queued.setdefault((method, channel), []).append(
                     (status, payload or {"ok": False, "error": "ratelimited"}, headers or {})
                 )
 
     def _answer(self, method: str, args: dict[str, Any], headers: dict[str, str]):
         with self._lock:
             self.calls.append(SlackCall(method, args, headers))
-            queued = self._queued.get(method)
+            queued = self._queued.get((method, args.get("channel"))) or self._queued.get(
+                (method, None)
+            )
             if queued:
                 return queued.pop(0)
             self._ts += 1

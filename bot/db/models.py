@@ -201,7 +201,9 @@ class _OutboxItem:
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     posted_at: Mapped[datetime | None] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)  # kept after a later success
+    # rate_limited | slack_error | timeout | network | channel | token (see bot.db.outbox)
+    last_error_kind: Mapped[str | None] = mapped_column(String(16))
     message_ts: Mapped[str | None] = mapped_column(String(32))
 
 
@@ -215,6 +217,8 @@ class Delivery(_OutboxItem, Base):
     __table_args__ = (
         UniqueConstraint("subscription_id", "article_id"),
         Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+        # A subscription's last post, for feeds list and App Home (bot.delivery_log).
+        Index("ix_deliveries_subscription_id_posted_at", "subscription_id", "posted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

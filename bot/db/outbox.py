@@ -29,6 +29,15 @@ from bot.db.sql import aware, insert_ignoring_duplicates
 CLAIM_LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 12
 
+# What held a post up, as stored in `last_error_kind` (the delivery log reads it back).
+RATE_LIMITED = "rate_limited"  # HTTP 429: next_attempt_at is when Slack's Retry-After ends
+SLACK_ERROR = "slack_error"  # Slack answered an error (HTTP 5xx, internal_error, …)
+TIMEOUT = "timeout"  # Slack did not answer in time
+NETWORK = "network"  # Slack could not be reached
+CHANNEL = "channel"  # the channel refuses posts: the subscription is broken
+TOKEN = "token"  # the bot token is unusable: every channel subscription is broken
+ERROR_KINDS = (RATE_LIMITED, SLACK_ERROR, TIMEOUT, NETWORK, CHANNEL, TOKEN)
+
 
 # -- what is owed ------------------------------------------------------------------------------
 
@@ -227,22 +236,29 @@ def claim(session: Session, item: OutboxItem, now: datetime, worker: str) -> boo
 
 
 def mark_posted(session: Session, item: OutboxItem, ts: str | None, now: datetime) -> None:
-    """The post went out: never post this row again."""
+    """The post went out: never post this row again (its last error stays, as history)."""
     model = _model(item.kind)
     session.execute(
         update(model)
         .where(model.id == item.id)
-        .values(state="posted", posted_at=now, message_ts=ts, last_error=None)
+        .values(state="posted", posted_at=now, message_ts=ts)
     )
 
 
-def release(session: Session, item: OutboxItem, retry_at: datetime, error: str) -> None:
-    """Give the row back, to be posted at `retry_at` (it keeps its place in the order)."""
+def release(session: Session, item: OutboxItem, retry_at: datetime, error: str, kind: str) -> None:
+    """Give the row back, to be posted at `retry_at` (it keeps its place in the order);
+    `error` says why in words, `kind` is one of ERROR_KINDS."""
     model = _model(item.kind)
     session.execute(
         update(model)
         .where(model.id == item.id)
-        .values(state="pending", claimed_by=None, next_attempt_at=retry_at, last_error=error)
+        .values(
+            state="pending",
+            claimed_by=None,
+            next_attempt_at=retry_at,
+            last_error=error,
+            last_error_kind=kind,
+        )
     )
 
 
@@ -252,11 +268,13 @@ def attempts_of(session: Session, item: OutboxItem) -> int:
     return int(session.scalar(select(model.attempts).where(model.id == item.id)) or 0)
 
 
-def give_up(session: Session, item: OutboxItem, error: str) -> None:
+def give_up(session: Session, item: OutboxItem, error: str, kind: str) -> None:
     """Stop trying one post that keeps failing for a reason of its own (logged by the caller)."""
     model = _model(item.kind)
     session.execute(
-        update(model).where(model.id == item.id).values(state="failed", last_error=error)
+        update(model)
+        .where(model.id == item.id)
+        .values(state="failed", last_error=error, last_error_kind=kind)
     )
 
 

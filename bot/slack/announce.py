@@ -30,7 +30,13 @@ from bot.config import Settings
 from bot.db.channel_leases import posted_in_channel, release_channels, take_channel
 from bot.db.models import utcnow
 from bot.db.outbox import (
+    CHANNEL,
     MAX_ATTEMPTS,
+    NETWORK,
+    RATE_LIMITED,
+    SLACK_ERROR,
+    TIMEOUT,
+    TOKEN,
     OutboxItem,
     article_message_parts,
     attempts_of,
@@ -335,9 +341,12 @@ def _post(
     except SlackApiError as exc:
         return _on_slack_error(sessions, item, exc, now, report)
     except Exception as exc:  # network trouble: urllib/socket errors, timeouts
-        reason = f"could not reach Slack ({type(exc).__name__}); will retry"
-        log.warning("posting to %s: %s", item.channel_id, reason)
-        return _retry_later(sessions, item, reason, now, report, None)
+        if _is_timeout(exc):
+            kind, reason = TIMEOUT, f"Slack did not answer within {client.timeout}s (timeout)"
+        else:
+            kind, reason = NETWORK, f"could not reach Slack ({type(exc).__name__})"
+        log.warning("posting to %s: %s; will retry", item.channel_id, reason)
+        return _retry_later(sessions, item, reason, kind, now, report, None)
     with sessions.begin() as session:
         mark_posted(session, item, response.get("ts"), utcnow())
     report.posted += 1
@@ -352,7 +361,8 @@ def _on_slack_error(
     report: DeliveryReport,
 ) -> _PostOutcome:
     response = exc.response
-    error = str(response.get("error") or f"HTTP {response.status_code}")
+    code = response.get("error")
+    error = str(code or f"HTTP {response.status_code}")
     if error in CHANNEL_ERRORS or error in TOKEN_ERRORS:
         token = error in TOKEN_ERRORS
         if token:
@@ -363,7 +373,7 @@ def _on_slack_error(
                 "`/devops resume <url>` or `devopsbot feeds resume --broken`"
             )
         with sessions.begin() as session:
-            release(session, item, now, reason)
+            release(session, item, now, reason, TOKEN if token else CHANNEL)
             if token:
                 # The token is shared: every channel is broken for the same reason.
                 break_subscriptions(session, reason)
@@ -374,10 +384,18 @@ def _on_slack_error(
         return _PostOutcome(drop_channel=True, stop=reason if token else None)
     if response.status_code == 429 or error == "ratelimited":
         retry_after = _retry_after(response.headers)
-        reason = f"Slack rate limit (HTTP 429); retrying in {retry_after:.0f}s"
-        return _retry_later(sessions, item, reason, now, report, retry_after)
-    reason = f"Slack answered {error}"
-    return _retry_later(sessions, item, reason, now, report, None)
+        reason = f"Slack rate limit (HTTP 429, Retry-After {retry_after:.0f}s)"
+        return _retry_later(sessions, item, reason, RATE_LIMITED, now, report, retry_after)
+    if response.status_code != 200:
+        reason = f"Slack answered HTTP {response.status_code}" + (f" ({code})" if code else "")
+    else:
+        reason = f"Slack answered {error}"
+    return _retry_later(sessions, item, reason, SLACK_ERROR, now, report, None)
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """A read timeout, or urllib's URLError wrapping a connect timeout."""
+    return isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
 
 
 def _retry_after(headers: dict[str, object]) -> float:
@@ -395,6 +413,7 @@ def _retry_later(
     sessions: sessionmaker[Session],
     item: OutboxItem,
     reason: str,
+    kind: str,
     now: datetime,
     report: DeliveryReport,
     retry_after: float | None,
@@ -402,7 +421,7 @@ def _retry_later(
     with sessions.begin() as session:
         attempts = attempts_of(session, item)
         if retry_after is None and attempts >= MAX_ATTEMPTS:
-            give_up(session, item, reason)
+            give_up(session, item, reason, kind)
             log.error(
                 "giving up on a post to %s after %d attempts: %s", item.channel_id, attempts, reason
             )
@@ -411,7 +430,7 @@ def _retry_later(
         delay = (
             timedelta(seconds=retry_after) if retry_after is not None else _retry_delay(attempts)
         )
-        release(session, item, now + delay, reason)
+        release(session, item, now + delay, reason, kind)
     report.retrying += 1
     # The channel's later posts wait behind this one, so its order holds.
     return _PostOutcome(wait=retry_after or 0.0, drop_channel=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bot.delivery_log import DeliveryStatus, problem_line, status_line
 from bot.plaintext import safe_url, stored_line
 from bot.slack.answer_blocks import Message, bounded, context, section, slack_date
 from bot.slack.text import escape, feed_mrkdwn, link, truncate
@@ -59,11 +60,39 @@ def health(sub: SubscriptionLike) -> tuple[str, str]:
     return ":large_green_circle:", f"OK, last fetched {slack_date(sub.last_success_at)}"
 
 
+def slack_time(moment: datetime) -> str:
+    """A date and time Slack shows in the reader's time zone, with a UTC fallback."""
+    fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def _safe(text: str) -> str:
+    return escape(truncate(text, 200))
+
+
+def _title(text: str) -> str:
+    return feed_mrkdwn(text, 100)
+
+
+def delivery_lines(status: DeliveryStatus | None) -> list[str]:
+    """A channel subscription's delivery status line, and a recent-problems line when posts
+    were given up on (mrkdwn; errors escaped, feed titles literal)."""
+    if status is None:
+        return []
+    lines = [f":outbox_tray: {status_line(status, slack_time, _safe)}"]
+    problem = problem_line(status, slack_time, _safe, _title)
+    if problem:
+        lines.append(f":warning: {problem}")
+    return lines
+
+
 def subscription_line(sub: SubscriptionLike) -> str:
-    """Title (linked), channel and health in one mrkdwn line pair."""
+    """Title (linked), channel and health in one mrkdwn line pair, then how delivery is going."""
     emoji, words = health(sub)
     title = feed_link(sub, 120)
-    return f"{emoji} *{title}* → {channel_ref(sub.channel_id)}\n{words} · id {sub.id}"
+    lines = [f"{emoji} *{title}* → {channel_ref(sub.channel_id)}", f"{words} · id {sub.id}"]
+    lines += delivery_lines(getattr(sub, "delivery", None))
+    return "\n".join(lines)
 
 
 def feeds_message(subs: Sequence[SubscriptionLike], channel_id: str | None = None) -> Message:
