@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # Notes kept in sync by the scheduler (issue 7): files or folders, ":"-separated.
     devopsbot_notes_path: str = ""
     devopsbot_notes_sync_interval: int = 60  # seconds between two syncs
+    # Digests and day threads (issue 9.6): the zone a schedule without one is read in.
+    devopsbot_timezone: str = "UTC"
 
     @field_validator("slack_api_url")
     @classmethod
@@ -73,6 +75,20 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://"):
             # psycopg 3 is the driver we ship; plain postgresql:// would pick psycopg2.
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("devopsbot_timezone")
+    @classmethod
+    def _timezone_known(cls, value: str) -> str:
+        from bot.schedules import ScheduleError, zone
+
+        value = value.strip() or "UTC"
+        try:
+            zone(value)
+        except ScheduleError:
+            raise ValueError(
+                "must be an IANA time zone name such as Europe/Berlin or UTC"
+            ) from None
         return value
 
     @field_validator("devopsbot_log_level")

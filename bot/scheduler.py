@@ -23,7 +23,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 from sqlalchemy import func, select
 
-from bot.db.models import Delivery, Notice, Subscription, utcnow
+from bot.db.models import Delivery, DigestPost, Notice, Subscription, ThreadPost, utcnow
+from bot.digests import close_due_digests
 from bot.feeds.refresh import PollOutcome, poll_due_feeds
 from bot.knowledge.load import SyncReport, sync_notes
 from bot.runtime import Runtime
@@ -34,6 +35,7 @@ from bot.slack.announce import (
     pending_posts,
     worker_id,
 )
+from bot.slack.digest_posts import split
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class PollReport:
     delivery: DeliveryReport | None = None
     skipped: str | None = None  # why announcements were not posted
     owed: int = 0  # posts still waiting after this tick
+    digests: int = 0  # digests made by this tick (each posted as one message or its parts)
     would_post: list[str] = field(default_factory=list)
 
     @property
@@ -67,7 +70,7 @@ def count_owed(runtime: Runtime) -> int:
     """Posts waiting for an active channel subscription."""
     with runtime.sessions() as session:
         total = 0
-        for model in (Delivery, Notice):
+        for model in (Delivery, Notice, DigestPost, ThreadPost):
             total += (
                 session.scalar(
                     select(func.count())
@@ -127,6 +130,8 @@ class Poller:
         )
         if index and any(o.new_articles or o.edited for o in report.outcomes):
             rt.answerer.ingest(rt.sessions)  # embeddings computed as the articles are stored
+        # Digests whose time has come (or came while the bot was down) become owed posts.
+        report.digests = close_due_digests(rt.sessions, now, split)
         if dry_run:
             report.would_post = pending_posts(rt.sessions, now)
         elif self.client is None:

@@ -184,6 +184,11 @@ class Subscription(Base):
     include_filters: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of strings
     exclude_filters: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of strings
     unfurl: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How posts go out (bot.schedules, canonical and naming their zone): a digest schedule
+    # (`daily@09:00 UTC`) collects entries into one message; a thread mode (`daily UTC`) posts
+    # them as replies under one parent per day. Neither: one message per entry.
+    digest: Mapped[str | None] = mapped_column(String(96))
+    thread: Mapped[str | None] = mapped_column(String(96))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(64))
 
@@ -211,6 +216,8 @@ class Delivery(_OutboxItem, Base):
     """One article owed to one subscription; the unique key is what makes a post happen once.
 
     state: pending → claimed → posted, or filtered (dropped by the subscription's filters).
+    A digest subscription's entries are `digest` (collected) until a digest takes them
+    (`digested`, with digest_post_id), and `posted` with that digest message.
     """
 
     __tablename__ = "deliveries"
@@ -226,6 +233,48 @@ class Delivery(_OutboxItem, Base):
     article_id: Mapped[int] = mapped_column(
         ForeignKey("articles.id", ondelete="CASCADE"), index=True
     )
+    # The digest message that lists it, or the day thread it is a reply in (bot.digests).
+    digest_post_id: Mapped[int | None] = mapped_column(
+        ForeignKey("digest_posts.id", ondelete="SET NULL"), index=True
+    )
+    thread_id: Mapped[int | None] = mapped_column(
+        ForeignKey("thread_posts.id", ondelete="SET NULL"), index=True
+    )
+
+
+class DigestPost(_OutboxItem, Base):
+    """One message of a scheduled digest: the entries a subscription collected up to `slot`.
+
+    Unique per (subscription, slot, part): the replica that inserts part 1 is the one that
+    collects the entries, so a digest is made once and an entry is in exactly one digest.
+    """
+
+    __tablename__ = "digest_posts"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "slot", "part"),
+        Index("ix_digest_posts_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    slot: Mapped[datetime] = mapped_column()  # the scheduled moment this digest is for (UTC)
+    part: Mapped[int] = mapped_column(Integer, default=1)
+    parts: Mapped[int] = mapped_column(Integer, default=1)
+    entries: Mapped[int] = mapped_column(Integer, default=0)  # in the whole digest
+
+
+class ThreadPost(_OutboxItem, Base):
+    """The parent message of a subscription's thread for one day; its replies wait for it."""
+
+    __tablename__ = "thread_posts"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "day"),
+        Index("ix_thread_posts_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD in the thread mode's zone
 
 
 class Notice(_OutboxItem, Base):

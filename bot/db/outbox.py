@@ -23,8 +23,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.db.models import Article, Delivery, Feed, Notice, Subscription
+from bot.db.models import Article, Delivery, DigestPost, Feed, Notice, Subscription, ThreadPost
 from bot.db.sql import aware, insert_ignoring_duplicates
+from bot.schedules import thread_day
 
 CLAIM_LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 12
@@ -64,24 +65,64 @@ ArticleFilter = Callable[[Subscription], Callable[[Article], bool]]
 
 
 def _delivery_rows(
-    sub: Subscription, ordered: Sequence[Article], now: datetime, passes: ArticleFilter
+    sub: Subscription,
+    ordered: Sequence[Article],
+    now: datetime,
+    passes: ArticleFilter,
+    thread_id: int | None = None,
 ) -> list[dict[str, Any]]:
     keeps = passes(sub)
+    # A digest subscription collects what passes its filters; bot.digests posts it on schedule.
+    kept = "digest" if sub.digest else "pending"
     rows = []
     for i, article in enumerate(ordered):
         rows.append(
             {
                 "subscription_id": sub.id,
                 "article_id": article.id,
-                "state": "pending" if keeps(article) else "filtered",
+                "state": kept if keeps(article) else "filtered",
                 # Microsecond steps keep "oldest first" inside one poll without a second column.
                 "sort_at": now + timedelta(microseconds=i),
                 "created_at": now,
                 "next_attempt_at": now,
                 "attempts": 0,
+                "thread_id": thread_id,
             }
         )
     return rows
+
+
+def _thread_for(session: Session, sub: Subscription, now: datetime) -> int | None:
+    """The id of the sub's thread parent for the day of `now` (made once per day: the unique
+    key decides), or None when the subscription does not post in threads."""
+    day = thread_day(sub.thread, now) if not sub.digest else None
+    if day is None:
+        return None
+    row = {
+        "subscription_id": sub.id,
+        "day": day,
+        "state": "pending",
+        "sort_at": now - timedelta(microseconds=1),  # before the day's first reply
+        "created_at": now,
+        "next_attempt_at": now,
+        "attempts": 0,
+    }
+    insert_ignoring_duplicates(session, ThreadPost, [row])
+    return session.scalar(
+        select(ThreadPost.id).where(ThreadPost.subscription_id == sub.id, ThreadPost.day == day)
+    )
+
+
+def _rows_for(
+    session: Session,
+    sub: Subscription,
+    ordered: Sequence[Article],
+    now: datetime,
+    passes: ArticleFilter,
+) -> list[dict[str, Any]]:
+    keeps = passes(sub)
+    thread_id = _thread_for(session, sub, now) if any(keeps(a) for a in ordered) else None
+    return _delivery_rows(sub, ordered, now, passes, thread_id)
 
 
 def channel_subscriptions(session: Session, feed_id: int) -> list[Subscription]:
@@ -115,7 +156,7 @@ def enqueue_articles(
     ordered = oldest_first(articles)
     rows: list[dict[str, Any]] = []
     for sub in channel_subscriptions(session, feed_id):
-        rows.extend(_delivery_rows(sub, ordered, now, passes))
+        rows.extend(_rows_for(session, sub, ordered, now, passes))
     insert_ignoring_duplicates(session, Delivery, rows)
     return sum(1 for r in rows if r["state"] == "pending")
 
@@ -130,7 +171,7 @@ def enqueue_backfill(
         session.scalars(select(Article).where(Article.source_id == source_id).order_by(Article.id))
     )
     newest = oldest_first(articles)[-n:]
-    rows = _delivery_rows(sub, newest, datetime.now(UTC), passes)
+    rows = _rows_for(session, sub, newest, datetime.now(UTC), passes)
     insert_ignoring_duplicates(session, Delivery, rows)
     return sum(1 for r in rows if r["state"] == "pending")
 
@@ -163,7 +204,7 @@ def enqueue_notice(
 class OutboxItem:
     """One post owed to a channel: an article delivery or a notice."""
 
-    kind: str  # "article" | "notice"
+    kind: str  # "article" | "notice" | "digest" (a digest message) | "thread" (a day's parent)
     id: int
     subscription_id: int
     channel_id: str
@@ -172,11 +213,20 @@ class OutboxItem:
     state: str
 
 
-def _model(kind: str) -> type[Delivery] | type[Notice]:
-    return Delivery if kind == "article" else Notice
+OutboxModel = type[Delivery] | type[Notice] | type[DigestPost] | type[ThreadPost]
+MODELS: dict[str, OutboxModel] = {
+    "article": Delivery,
+    "notice": Notice,
+    "digest": DigestPost,
+    "thread": ThreadPost,
+}
 
 
-def _claimable(model: type[Delivery] | type[Notice], now: datetime) -> Any:
+def _model(kind: str) -> OutboxModel:
+    return MODELS[kind]
+
+
+def _claimable(model: OutboxModel, now: datetime) -> Any:
     """Pending rows, and claims whose holder died (older than the lease)."""
     return or_(
         model.state == "pending",
@@ -191,9 +241,8 @@ def owed_items(session: Session, now: datetime, limit: int = 500) -> list[Outbox
     not posting past them.
     """
     items: list[OutboxItem] = []
-    for kind in ("article", "notice"):
-        model = _model(kind)
-        rows = session.execute(
+    for kind, model in MODELS.items():
+        query = (
             select(
                 model.id,
                 model.subscription_id,
@@ -211,6 +260,13 @@ def owed_items(session: Session, now: datetime, limit: int = 500) -> list[Outbox
             .order_by(model.sort_at, model.id)
             .limit(limit)
         )
+        if kind == "article":
+            # A thread reply is owed once its day's parent is out (or given up: then it is
+            # posted on its own), so it always has a thread to go in.
+            query = query.outerjoin(ThreadPost, ThreadPost.id == Delivery.thread_id).where(
+                or_(Delivery.thread_id.is_(None), ThreadPost.state.in_(("posted", "failed")))
+            )
+        rows = session.execute(query)
         items.extend(
             OutboxItem(kind, r[0], r[1], r[2], aware(r[3]) or now, aware(r[4]) or now, r[5])  # type: ignore[arg-type]
             for r in rows
@@ -243,6 +299,12 @@ def mark_posted(session: Session, item: OutboxItem, ts: str | None, now: datetim
         .where(model.id == item.id)
         .values(state="posted", posted_at=now, message_ts=ts)
     )
+    if item.kind == "digest":  # the entries it lists went out with it
+        session.execute(
+            update(Delivery)
+            .where(Delivery.digest_post_id == item.id)
+            .values(state="posted", posted_at=now, message_ts=ts)
+        )
 
 
 def release(session: Session, item: OutboxItem, retry_at: datetime, error: str, kind: str) -> None:
@@ -306,6 +368,17 @@ def article_message_parts(
         .where(Delivery.id == item.id)
     ).first()
     return None if row is None else (row[0], row[1], row[2])
+
+
+def thread_ts_of(session: Session, item: OutboxItem) -> str | None:
+    """The Slack ts of the day thread an article post replies in (None: not a reply)."""
+    if item.kind != "article":
+        return None
+    return session.scalar(
+        select(ThreadPost.message_ts)
+        .join(Delivery, Delivery.thread_id == ThreadPost.id)
+        .where(Delivery.id == item.id, ThreadPost.state == "posted")
+    )
 
 
 def notice_payload(kind: str, **fields: object) -> str:

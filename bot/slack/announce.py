@@ -47,8 +47,10 @@ from bot.db.outbox import (
     notice_text,
     owed_items,
     release,
+    thread_ts_of,
 )
 from bot.slack.announce_blocks import Announcement, ArticleView, announcement, notice
+from bot.slack.digest_posts import GROUPED_KINDS, grouped_message
 from bot.slack.notices import render_notice
 
 log = logging.getLogger(__name__)
@@ -153,6 +155,9 @@ def _build(session: Session, item: OutboxItem) -> tuple[Announcement, bool] | No
     if item.kind == "notice":
         text = notice_text(session, item)
         return None if text is None else (notice(render_notice(text)), False)
+    if item.kind in GROUPED_KINDS:  # a digest message or a day thread's parent
+        message = grouped_message(session, item)
+        return None if message is None else (message, False)
     parts = article_message_parts(session, item)
     if parts is None:
         return None
@@ -166,7 +171,11 @@ def _build(session: Session, item: OutboxItem) -> tuple[Announcement, bool] | No
         summary=article.summary,
         text=article.text,
     )
-    return announcement(view), bool(sub.unfurl)
+    message = announcement(view)
+    thread_ts = thread_ts_of(session, item)
+    if thread_ts:
+        message = Announcement(message.text, message.blocks, thread_ts)
+    return message, bool(sub.unfurl)
 
 
 def _retry_delay(attempts: int) -> timedelta:
@@ -333,6 +342,7 @@ def _post(
     try:
         response = client.chat_postMessage(
             channel=item.channel_id,
+            thread_ts=message.thread_ts,
             text=message.text,
             blocks=message.blocks,
             unfurl_links=unfurl,

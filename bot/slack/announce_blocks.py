@@ -41,10 +41,12 @@ class ArticleView:
 
 @dataclass(frozen=True)
 class Announcement:
-    """What chat.postMessage gets: blocks and the notification/fallback text."""
+    """What chat.postMessage gets: blocks and the notification/fallback text (and the thread
+    it replies in, for a day thread's entries)."""
 
     text: str
     blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
 
 
 def excerpt(summary: str, text: str, title: str, limit: int = EXCERPT_CHARS) -> str:
