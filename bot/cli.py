@@ -335,6 +335,9 @@ def _view_lines(view: SubscriptionView) -> list[str]:
         lines.append(
             f"      filters: include {list(view.include) or 'all'}, exclude {list(view.exclude)}"
         )
+    mode = _post_mode_line(view)
+    if mode:
+        lines.append(f"      posts: {mode}")
     if view.status_reason:
         lines.append(f"      {view.status}: {view.status_reason}")
     elif view.last_error:
@@ -347,6 +350,17 @@ def _view_lines(view: SubscriptionView) -> list[str]:
         if problem:
             lines.append(f"      problems: {problem}")
     return lines
+
+
+def _post_mode_line(view: SubscriptionView) -> str | None:
+    """How the subscription posts, when not one message per entry."""
+    from bot.schedules import describe_thread, stored_schedule
+
+    schedule = stored_schedule(view.digest)
+    if schedule is not None:
+        collected = f"{view.collected} entries collected"
+        return f"a digest {schedule.describe()} · {collected} · next {_when(view.next_digest_at)}"
+    return describe_thread(view.thread)
 
 
 def _delivery_json(status: DeliveryStatus) -> dict[str, object]:
@@ -368,7 +382,7 @@ def _delivery_json(status: DeliveryStatus) -> dict[str, object]:
 
 def _view_json(view: SubscriptionView) -> dict[str, object]:
     data = dataclasses.asdict(view)
-    for key in ("last_success_at", "next_check_at"):
+    for key in ("last_success_at", "next_check_at", "next_digest_at"):
         data[key] = data[key].isoformat() if data[key] else None
     data["include"], data["exclude"] = list(view.include), list(view.exclude)
     data["delivery"] = _delivery_json(view.delivery) if view.delivery else None
@@ -437,6 +451,21 @@ def _filter_options(note: str = "") -> Callable[[Callable[..., Any]], Callable[.
     return apply
 
 
+def _post_mode_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--digest / --thread, as `feeds add` and `feeds set` both take them."""
+    command = click.option(
+        "--thread",
+        metavar="daily [ZONE]",
+        help="Post each day's entries as replies under one message per day.",
+    )(command)
+    return click.option(
+        "--digest",
+        metavar="SCHEDULE",
+        help="Collect new entries into one message: daily@09:00 or 'weekly@mon 09:00', "
+        "optionally with a time zone ('daily@09:00 Europe/Berlin'; default DEVOPSBOT_TIMEZONE).",
+    )(command)
+
+
 def _check_channel(
     rt: Runtime, channel_id: str | None, action: str
 ) -> tuple[WebClient | None, ChannelAccess | None]:
@@ -494,6 +523,7 @@ def _joined(access: ChannelAccess | None) -> None:
 )
 @_filter_options()
 @click.option("--unfurl", is_flag=True, help="Let Slack unfurl the article link.")
+@_post_mode_options
 @pass_ctx
 def feeds_add(
     ctx: Context,
@@ -503,6 +533,8 @@ def feeds_add(
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     unfurl: bool,
+    digest: str | None,
+    thread: str | None,
 ) -> None:
     """Subscribe a feed: index its articles, and announce new ones to --channel."""
     from bot.knowledge.sample import remove_sample_data
@@ -523,6 +555,8 @@ def feeds_add(
                 exclude=exclude,
                 unfurl=unfurl,
                 created_by="cli",
+                digest=digest,
+                thread=thread,
             )
             if client is not None and access is not None:
                 access = join_or_raise(client, access)  # refused: rolled back, nothing stored
@@ -549,6 +583,9 @@ def feeds_add(
             f"New posts will be announced in {view.channel_id}; "
             "what the feed holds now counts as seen."
         )
+        mode = _post_mode_line(view)
+        if mode:
+            click.echo(f"They are posted as {mode}.")
     if result.backfilled:
         click.echo(
             f"{result.backfilled} recent posts are queued for {view.channel_id}; they go out on "
@@ -687,6 +724,13 @@ def feeds_resume(ctx: Context, ref: str | None, channel_id: str | None, broken: 
 @_filter_options("; replaces the current ones")
 @click.option("--no-filters", is_flag=True, help="Remove every include and exclude filter.")
 @click.option("--unfurl/--no-unfurl", default=None, help="Let Slack unfurl the posted links.")
+@_post_mode_options
+@click.option(
+    "--no-digest",
+    is_flag=True,
+    help="Post each entry again (what was collected goes out as one last digest).",
+)
+@click.option("--no-thread", is_flag=True, help="Stop posting in a thread per day.")
 @pass_ctx
 def feeds_set(
     ctx: Context,
@@ -696,16 +740,30 @@ def feeds_set(
     exclude: tuple[str, ...],
     no_filters: bool,
     unfurl: bool | None,
+    digest: str | None,
+    thread: str | None,
+    no_digest: bool,
+    no_thread: bool,
 ) -> None:
-    """Change a subscription in place: filters and unfurling (the feed and what it has
-    already posted are kept)."""
+    """Change a subscription in place: filters, unfurling, digest or thread per day (the feed
+    and what it has already posted are kept)."""
     from bot.slack.channel_access import CannotPost, join_or_raise
     from bot.subscriptions import SubscriptionError, change_subscription
 
     if no_filters and (include or exclude):
         raise click.UsageError("--no-filters removes filters; give it alone")
-    if not (include or exclude or no_filters or unfurl is not None):
-        raise click.UsageError("say what to change: --include, --exclude, --no-filters, --unfurl")
+    if (digest and no_digest) or (thread and no_thread):
+        raise click.UsageError("give --digest or --no-digest (--thread or --no-thread), not both")
+    if no_digest:
+        digest = "off"
+    if no_thread:
+        thread = "off"
+    changes = (include, exclude, no_filters, unfurl is not None, digest, thread)
+    if not any(changes):
+        raise click.UsageError(
+            "say what to change: --include, --exclude, --no-filters, --unfurl, --digest, "
+            "--no-digest, --thread, --no-thread"
+        )
     client, access = _check_channel(ctx.runtime, channel_id, "changed")
     try:
         with ctx.runtime.sessions.begin() as session:
@@ -716,6 +774,9 @@ def feeds_set(
                 include=() if no_filters else (include or None),
                 exclude=() if no_filters else (exclude or None),
                 unfurl=unfurl,
+                digest=digest,
+                thread=thread,
+                default_tz=ctx.settings.devopsbot_timezone,
             )
             if client is not None and access is not None:
                 access = join_or_raise(client, access)
@@ -729,6 +790,7 @@ def feeds_set(
         click.echo(f"  include: {', '.join(view.include) or '(everything)'}")
         click.echo(f"  exclude: {', '.join(view.exclude) or '(nothing)'}")
         click.echo(f"  unfurl: {'on' if view.unfurl else 'off'}")
+        click.echo(f"  posts: {_post_mode_line(view) or 'one message per entry'}")
 
 
 @feeds.command("import")

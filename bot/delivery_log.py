@@ -31,6 +31,7 @@ RETRYING = "retrying"  # the last try failed; retry_at is the next one
 BEHIND = "behind"  # an earlier post to the same channel is waiting, and order is kept
 PAUSED = "paused"  # the subscription is paused
 BROKEN = "broken"  # the subscription is broken (channel or token refuses posts)
+IN_DIGEST = "digest"  # collected for the subscription's digest (bot.digests), posted with it
 
 # LogEntry.state
 POSTED, WAITING, GIVEN_UP, FILTERED = "posted", "waiting", "given_up", "filtered"
@@ -40,6 +41,8 @@ _STATES = {
     "claimed": WAITING,
     "failed": GIVEN_UP,
     "filtered": FILTERED,
+    "digest": WAITING,
+    "digested": WAITING,
 }
 
 RECENT_PROBLEMS = timedelta(days=7)
@@ -159,6 +162,8 @@ def describe(
         return "the subscription is broken" + (f": {text(why.error)}" if why.error else "")
     if why.reason == POSTING:
         return "being posted right now"
+    if why.reason == IN_DIGEST:
+        return "collected for the subscription's digest, posted with it"
     if why.reason == RATE_LIMITED_UNTIL and why.retry_at is not None:
         return f"rate limited by Slack until {when(why.retry_at)}"
     if why.reason == RETRYING and why.retry_at is not None:
@@ -333,12 +338,13 @@ def _entries(
                 slack_ts=row.message_ts,
                 error=row.last_error,
                 error_kind=row.last_error_kind,
+                waiting=Waiting(IN_DIGEST) if row.state in ("digest", "digested") else None,
             )
         )
     return entries
 
 
-_ALL_STATES = ("posted", "pending", "claimed", "failed", "filtered")
+_ALL_STATES = ("posted", "pending", "claimed", "failed", "filtered", "digest", "digested")
 
 
 def delivery_log(
@@ -356,7 +362,9 @@ def delivery_log(
     # The whole of those channels' queues: a post can wait behind another feed's post.
     reasons = explain(_owed(session, channels), now)
     return [
-        replace(e, waiting=reasons.get((e.item, e.row_id))) if e.state == WAITING else e
+        replace(e, waiting=reasons.get((e.item, e.row_id)) or e.waiting)
+        if e.state == WAITING
+        else e
         for e in entries
     ]
 

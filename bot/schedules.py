@@ -124,8 +124,9 @@ def parse_schedule(text: str, default_tz: str = "UTC") -> Schedule | None:
     if weekly:
         day = _DAY_NAMES.get(weekly.group(1).lower())
         if day is None:
+            day_text = weekly.group(1)[:20]
             raise ScheduleError(
-                f"{weekly.group(1)[:20]!r} is not a day of the week (mon…sun). Use {SCHEDULE_FORMS}."
+                f"{day_text!r} is not a day of the week (mon…sun). Use {SCHEDULE_FORMS}."
             )
         hour, minute = _time(weekly.group(2), weekly.group(3), text)
         tz = weekly.group(4) or default_tz

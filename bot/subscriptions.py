@@ -22,8 +22,10 @@ from bot.db.models import Article, Feed, Source, Subscription, utcnow
 from bot.db.outbox import aware, enqueue_backfill
 from bot.db.store import feed_by_url
 from bot.delivery_log import DeliveryStatus, delivery_statuses
+from bot.digests import collected_counts
 from bot.feeds.filters import FilterError, article_filter, compile_filters, dump_specs, load_specs
 from bot.feeds.refresh import FeedError, add_feed, make_due
+from bot.schedules import ScheduleError, parse_schedule, parse_thread, stored_schedule
 
 MAX_BACKFILL = 50
 # Public, private and shared channel ids (C…, G…) and DMs (D…), as Slack sends them.
@@ -56,6 +58,10 @@ class SubscriptionView:
     unfurl: bool = False
     site_url: str | None = None  # the feed's web site, where its name links to
     delivery: DeliveryStatus | None = None  # channel subscriptions: what is waiting and why
+    digest: str | None = None  # a digest schedule (bot.schedules), as stored
+    thread: str | None = None  # a thread mode (`daily Europe/Berlin`), as stored
+    collected: int = 0  # entries collected for the next digest
+    next_digest_at: datetime | None = None  # when the next digest is due (UTC)
 
 
 @dataclass(frozen=True)
@@ -125,11 +131,14 @@ def _views(session: Session, subs: Sequence[Subscription]) -> list[SubscriptionV
             .group_by(Article.source_id)
         ).all()
     )
-    deliveries = delivery_statuses(session, [s.id for s in subs if s.channel_id], utcnow())
+    now = utcnow()
+    deliveries = delivery_statuses(session, [s.id for s in subs if s.channel_id], now)
+    collected = collected_counts(session, [s.id for s in subs])
     views = []
     for sub in subs:
         feed = feeds[sub.feed_id]
         status, reason = _status(sub, feed)
+        schedule = stored_schedule(sub.digest)
         views.append(
             SubscriptionView(
                 id=sub.id,
@@ -149,9 +158,45 @@ def _views(session: Session, subs: Sequence[Subscription]) -> list[SubscriptionV
                 unfurl=bool(sub.unfurl),
                 site_url=feed.site_url,
                 delivery=deliveries.get(sub.id),
+                digest=sub.digest,
+                thread=sub.thread,
+                collected=collected.get(sub.id, 0),
+                next_digest_at=schedule.next_due(now).astimezone(UTC) if schedule else None,
             )
         )
     return views
+
+
+def _post_mode(
+    digest: str | None, thread: str | None, default_tz: str
+) -> tuple[str | None, str | None]:
+    """(digest, thread) as stored from what a user gave (None: unchanged; "" or "off": off);
+    a SubscriptionError naming the accepted forms when one cannot be read."""
+    try:
+        schedule = parse_schedule(digest, default_tz) if digest is not None else None
+        mode = parse_thread(thread, default_tz) if thread is not None else None
+    except ScheduleError as exc:
+        raise SubscriptionError(str(exc)) from None
+    if schedule is not None and mode is not None:
+        raise SubscriptionError(
+            "A subscription posts either a digest or a thread per day, not both: give one."
+        )
+    return (schedule.spec if schedule else None), mode
+
+
+def _apply_post_mode(
+    sub: Subscription, digest: str | None, thread: str | None, default_tz: str
+) -> None:
+    """Set the digest and thread mode the user asked for; turning one on turns the other off."""
+    new_digest, new_thread = _post_mode(digest, thread, default_tz)
+    if digest is not None:
+        sub.digest = new_digest
+        if new_digest is not None:
+            sub.thread = None
+    if thread is not None:
+        sub.thread = new_thread
+        if new_thread is not None:
+            sub.digest = None
 
 
 def _view(session: Session, sub: Subscription) -> SubscriptionView:
@@ -218,12 +263,16 @@ def subscribe(
     exclude: Sequence[str] = (),
     unfurl: bool = False,
     created_by: str | None = None,
+    digest: str | None = None,
+    thread: str | None = None,
 ) -> SubscribeResult:
     """Subscribe `channel_id` (None: index only) to the feed at `url`, fetching it if new.
 
     Everything the feed holds now counts as seen; `backfill` owes its newest N posts (oldest
-    first). Subscribing again is harmless: the existing subscription is returned (and
-    reactivated if it was paused or broken) with created=False.
+    first). `digest` (a schedule such as `daily@09:00`) collects new entries into one message
+    on schedule; `thread` (`daily`) posts them as replies under a parent per day; a schedule
+    without a zone is read in DEVOPSBOT_TIMEZONE. Subscribing again is harmless: the existing
+    subscription is returned (and reactivated if it was paused or broken) with created=False.
     """
     url = _clean_url(url)
     channel_id = valid_channel_id(channel_id)
@@ -240,6 +289,11 @@ def subscribe(
         compile_filters(exclude)
     except FilterError as exc:
         raise SubscriptionError(f"Bad filter: {exc}.") from None
+    new_digest, new_thread = _post_mode(digest, thread, settings.devopsbot_timezone)
+    if channel_id is None and (new_digest or new_thread):
+        raise SubscriptionError(
+            "Digests and threads decide how posts go to a channel; give a channel too."
+        )
 
     try:
         feed, new, page = add_feed(session, url, settings, http)
@@ -266,6 +320,8 @@ def subscribe(
         exclude_filters=dump_specs(exclude),
         unfurl=unfurl,
         created_by=created_by,
+        digest=new_digest,
+        thread=new_thread,
     )
     session.add(sub)
     session.flush()
@@ -347,22 +403,35 @@ def change_subscription(
     include: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
     unfurl: bool | None = None,
+    digest: str | None = None,
+    thread: str | None = None,
+    default_tz: str = "UTC",
 ) -> list[SubscriptionView]:
     """Change the subscription(s) `ref` names in place (in `channel_id` when given): filters
     given replace the old ones (an empty list clears them), None leaves a setting as it is.
-    The feed, its articles and what counts as seen are kept."""
+    `digest` / `thread` set the digest schedule or thread mode ("off" turns it off; a schedule
+    without a zone is read in `default_tz`). The feed, its articles and what counts as seen
+    are kept; entries a digest collected go out with the next digest (at once when the digest
+    is turned off)."""
     for specs in (include, exclude):
         try:
             compile_filters(specs or ())
         except FilterError as exc:
             raise SubscriptionError(f"Bad filter: {exc}.") from None
+    new_digest, new_thread = _post_mode(digest, thread, default_tz)  # errors before any change
     subs = _resolve(session, ref, channel_id)
     if (include or exclude) and any(s.channel_id is None for s in subs):
         raise SubscriptionError(
             "Filters decide what is posted to a channel; this feed is only indexed. Subscribe a "
             "channel first."
         )
+    if (new_digest or new_thread) and any(s.channel_id is None for s in subs):
+        raise SubscriptionError(
+            "Digests and threads decide how posts go to a channel; this feed is only indexed. "
+            "Subscribe a channel first."
+        )
     for sub in subs:
+        _apply_post_mode(sub, digest, thread, default_tz)
         if include is not None:
             sub.include_filters = dump_specs(include)
         if exclude is not None:
@@ -438,6 +507,8 @@ class Outline:
     exclude: tuple[str, ...] = ()
     paused: bool = False
     unfurl: bool = False
+    digest: str | None = None
+    thread: str | None = None
 
 
 def _specs(value: str | None) -> tuple[str, ...]:
@@ -468,6 +539,8 @@ def _opml_outlines(data: bytes) -> list[Outline]:
                 exclude=_specs(ours.get("exclude")),
                 paused=ours.get("paused") == "true",
                 unfurl=ours.get("unfurl") == "true",
+                digest=(ours.get("digest") or "").strip() or None,
+                thread=(ours.get("thread") or "").strip() or None,
             )
     return list(found.values())
 
@@ -483,7 +556,8 @@ def import_opml(
 ) -> list[ImportedFeed]:
     """Subscribe every feed of an OPML file; one bad feed does not stop the others.
 
-    Outlines written by `export_opml` restore their channel, filters, unfurl and paused state;
+    Outlines written by `export_opml` restore their channel, filters, unfurl, digest or thread
+    mode and paused state (an unreadable schedule skips its outline, saying why);
     `channel_id` sends every feed to that channel instead; plain outlines (other readers'
     files) without it are index-only. `progress(done, total, url)` is told before each feed.
     `channel_check(channel)` is asked once per channel whether the bot can post there (None:
@@ -514,6 +588,8 @@ def import_opml(
                 include=item.include,
                 exclude=item.exclude,
                 unfurl=item.unfurl,
+                digest=item.digest if target else None,
+                thread=item.thread if target else None,
             )
             if item.paused and result.created:
                 result = SubscribeResult(
@@ -533,7 +609,8 @@ def import_opml(
 
 def export_opml(session: Session) -> str:
     """Every feed as an OPML 2.0 document: one outline per subscription (titles, feed and site
-    URLs, plus its channel, filters, unfurl and paused state in the devopsbot namespace)."""
+    URLs, plus its channel, filters, unfurl, digest or thread mode and paused state in the
+    devopsbot namespace)."""
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
     ET.SubElement(head, "title").text = "devopsbot feeds"
@@ -559,6 +636,10 @@ def export_opml(session: Session) -> str:
                     attrs[_NS + "exclude"] = sub.exclude_filters or "[]"
                 if sub.unfurl:
                     attrs[_NS + "unfurl"] = "true"
+                if sub.digest:
+                    attrs[_NS + "digest"] = sub.digest
+                if sub.thread:
+                    attrs[_NS + "thread"] = sub.thread
                 if sub.status == "paused":
                     attrs[_NS + "paused"] = "true"
             if attrs == base and any(o.attrib == base for o in body):

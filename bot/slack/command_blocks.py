@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from bot.delivery_log import DeliveryStatus, problem_line, status_line
 from bot.plaintext import safe_url, stored_line
+from bot.schedules import describe_thread, stored_schedule
 from bot.slack.answer_blocks import Message, bounded, context, section, slack_date
 from bot.slack.text import escape, feed_mrkdwn, link, truncate
 
@@ -86,11 +87,32 @@ def delivery_lines(status: DeliveryStatus | None) -> list[str]:
     return lines
 
 
+def post_mode(sub: SubscriptionLike) -> str | None:
+    """How a subscription posts when not one message per entry, in words (mrkdwn, escaped):
+    "a digest daily at 09:00 (UTC) · 3 entries collected · next …", "a thread per day (UTC)"."""
+    schedule = stored_schedule(getattr(sub, "digest", None))
+    if schedule is not None:
+        words = f"a digest {escape(schedule.describe())}"
+        collected = getattr(sub, "collected", 0)
+        if collected:
+            words += f" · {collected} {'entry' if collected == 1 else 'entries'} collected"
+        next_at = getattr(sub, "next_digest_at", None)
+        if next_at is not None:
+            words += f" · next {slack_time(next_at)}"
+        return words
+    thread = describe_thread(getattr(sub, "thread", None))
+    return escape(thread) if thread else None
+
+
 def subscription_line(sub: SubscriptionLike) -> str:
-    """Title (linked), channel and health in one mrkdwn line pair, then how delivery is going."""
+    """Title (linked), channel and health in one mrkdwn line pair, how it posts (a digest, a
+    thread per day), then how delivery is going."""
     emoji, words = health(sub)
     title = feed_link(sub, 120)
     lines = [f"{emoji} *{title}* → {channel_ref(sub.channel_id)}", f"{words} · id {sub.id}"]
+    mode = post_mode(sub) if sub.channel_id else None
+    if mode:
+        lines.append(f":calendar: posts as {mode}")
     lines += delivery_lines(getattr(sub, "delivery", None))
     return "\n".join(lines)
 
@@ -130,9 +152,11 @@ def subscribed_message(
     if not created:
         text = f"{found}{channel} is already subscribed to *{title}*.{joined_note}"
         return Message(text, [section(":information_source: " + text)])
+    mode = post_mode(sub) if sub.channel_id else None
     text = (
         f"{found}Subscribed {channel} to *{title}*: {articles_indexed} articles indexed for "
         "answers. New posts will be announced there"
+        + (f" as {mode}" if mode else "")
         + (f" ({backfilled} recent posts shared now)." if backfilled else ".")
         + joined_note
     )
@@ -153,9 +177,10 @@ def settings_message(subs: Sequence[SubscriptionLike]) -> Message:
         title = feed_link(sub)
         include = ", ".join(f"`{escape(truncate(s, 100))}`" for s in sub.include) or "everything"
         exclude = ", ".join(f"`{escape(truncate(s, 100))}`" for s in sub.exclude) or "nothing"
+        mode = post_mode(sub) or "one message per entry"
         lines.append(
             f"Changed *{title}* in {channel_ref(sub.channel_id)}: posts {include}, skips "
-            f"{exclude}; link previews {'on' if sub.unfurl else 'off'}."
+            f"{exclude}; link previews {'on' if sub.unfurl else 'off'}; posted as {mode}."
         )
     text = "\n".join(lines[:10])
     return Message(text, [section(":white_check_mark: " + text)])
@@ -198,7 +223,10 @@ def help_message(admins_only: bool) -> Message:
             f"• `/devops pause URL [#channel]` · `/devops resume URL [#channel]`{who}\n"
             f"• `/devops pause all` · `resume all` · `unsubscribe all`: this channel's feeds{who}\n"
             "• `/devops set URL [#channel] include=kubernetes,helm exclude=re:^Sponsored "
-            f"unfurl=off` changes a subscription in place{who}"
+            f"unfurl=off` changes a subscription in place{who}\n"
+            "• `digest=daily@09:00` or `digest=weekly@mon 09:00 Europe/Berlin` (on `subscribe` "
+            "or `set`) collects new posts into one message on schedule; `thread=daily` posts "
+            f"each day's posts as replies under one message; `digest=off`, `thread=off`{who}"
         ),
         context(
             "Only these first words are commands: help, subscribe, unsubscribe, feeds, pause, "

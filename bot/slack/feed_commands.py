@@ -143,7 +143,7 @@ class FeedCommands:
         target = command.channel_id or channel_id
         ref = command.ref or ""
         if command.name == "subscribe":
-            return self._subscribe(ref, target, user_id, client, bot_user_id)
+            return self._subscribe(ref, target, user_id, client, bot_user_id, command)
         with self.runtime.sessions.begin() as session:
             if command.name == "set":
                 views = change_subscription(
@@ -153,6 +153,9 @@ class FeedCommands:
                     include=command.include,
                     exclude=command.exclude,
                     unfurl=command.unfurl,
+                    digest=command.digest,
+                    thread=command.thread,
+                    default_tz=self.settings.devopsbot_timezone,
                 )
                 return settings_message(views)
             actions = {
@@ -176,9 +179,11 @@ class FeedCommands:
         user_id: str | None,
         client: WebClient | None,
         bot_user_id: str | None,
+        command: Command | None = None,
     ) -> Message:
-        """Check the bot can post in `target` before fetching anything, subscribe, then join
-        a public channel inside the same transaction: a refused join stores nothing."""
+        """Check the bot can post in `target` before fetching anything, subscribe (with the
+        command's settings), then join a public channel inside the same transaction: a
+        refused join stores nothing."""
         target = valid_channel_id(target)
         access: ChannelAccess | None = None
         if client is not None and target is not None:
@@ -187,7 +192,18 @@ class FeedCommands:
                 return self._cannot_post(access, bot_user_id)
         try:
             with self.runtime.sessions.begin() as session:
-                result = subscribe(session, ref, target, self.settings, created_by=user_id)
+                result = subscribe(
+                    session,
+                    ref,
+                    target,
+                    self.settings,
+                    created_by=user_id,
+                    include=(command.include if command else None) or (),
+                    exclude=(command.exclude if command else None) or (),
+                    unfurl=bool(command and command.unfurl),
+                    digest=command.digest if command else None,
+                    thread=command.thread if command else None,
+                )
                 if client is not None and access is not None:
                     access = join_or_raise(client, access)
         except CannotPost as refused:

@@ -24,7 +24,7 @@ def _plain(text: str) -> dict[str, Any]:
 def subscription_menu(sub: SubscriptionLike) -> dict[str, Any]:
     """An overflow menu for one subscription: pause or resume, edit filters, unsubscribe."""
     toggle = ("resume", "Resume announcements") if sub.status != "active" else ("pause", "Pause")
-    options = [toggle, ("edit", "Edit filters…"), ("unsubscribe", "Unsubscribe")]
+    options = [toggle, ("edit", "Edit filters and posting…"), ("unsubscribe", "Unsubscribe")]
     return {
         "type": "overflow",
         "action_id": ACTION_HOME_MENU,
@@ -76,6 +76,52 @@ def _unfurl_input(initial: bool) -> dict[str, Any]:
     }
 
 
+MODES = {
+    "each": "Each entry as its own message",
+    "thread": "Each day's entries as replies in one thread",
+    "digest": "A digest: the new entries in one message, on a schedule",
+}
+
+
+def _mode_blocks(digest: str | None = None, thread: str | None = None) -> list[dict[str, Any]]:
+    """How posts go out: a radio choice, and the digest's schedule (used when "digest")."""
+    current = "digest" if digest else "thread" if thread else "each"
+    options = [{"text": _plain(label), "value": value} for value, label in MODES.items()]
+    schedule: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "max_length": 96,
+        "placeholder": _plain("daily@09:00"),
+    }
+    if digest:
+        schedule["initial_value"] = digest
+    return [
+        {
+            "type": "input",
+            "block_id": "mode",
+            "optional": True,
+            "label": _plain("How to post"),
+            "element": {
+                "type": "radio_buttons",
+                "action_id": "value",
+                "options": options,
+                "initial_option": next(o for o in options if o["value"] == current),
+            },
+        },
+        {
+            "type": "input",
+            "block_id": "digest",
+            "optional": True,
+            "label": _plain("Digest schedule"),
+            "hint": _plain(
+                "daily@09:00 or weekly@mon 09:00, optionally a time zone such as Europe/Berlin "
+                "(default: the bot's DEVOPSBOT_TIMEZONE)."
+            ),
+            "element": schedule,
+        },
+    ]
+
+
 def _filter_blocks(include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> list[dict]:
     return [
         _filters_input(
@@ -121,6 +167,7 @@ def subscribe_modal() -> dict[str, Any]:
             },
             *_filter_blocks(),
             _unfurl_input(False),
+            *_mode_blocks(),
         ],
     }
 
@@ -141,6 +188,7 @@ def edit_modal(sub: SubscriptionLike) -> dict[str, Any]:
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Posts to {where}"}]},
             *_filter_blocks(tuple(sub.include), tuple(sub.exclude)),
             _unfurl_input(sub.unfurl),
+            *_mode_blocks(getattr(sub, "digest", None), getattr(sub, "thread", None)),
         ],
     }
 
@@ -164,6 +212,18 @@ class SubscriptionForm:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     unfurl: bool = False
+    mode: str = "each"  # one of MODES
+    schedule: str = ""  # the digest schedule as typed
+
+    @property
+    def digest(self) -> str:
+        """The digest setting the form asks for ("off" unless the mode is "digest")."""
+        return (self.schedule or "daily@09:00") if self.mode == "digest" else "off"
+
+    @property
+    def thread(self) -> str:
+        """The thread mode the form asks for ("off" unless the mode is "thread")."""
+        return "daily" if self.mode == "thread" else "off"
 
 
 def read_form(values: dict[str, Any]) -> SubscriptionForm:
@@ -182,4 +242,6 @@ def read_form(values: dict[str, Any]) -> SubscriptionForm:
         include=lines("include"),
         exclude=lines("exclude"),
         unfurl=bool(field("unfurl").get("selected_options")),
+        mode=(field("mode").get("selected_option") or {}).get("value") or "each",
+        schedule=(field("digest").get("value") or "").strip(),
     )

@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.feeds.filters import FilterError, compile_filters
 from bot.runtime import Runtime
+from bot.schedules import ScheduleError, parse_schedule
 from bot.slack.asked import AskedQuestions
 from bot.slack.channel_access import (
     CannotPost,
@@ -129,6 +130,10 @@ class HomeTab:
                 compile_filters(specs)
             except FilterError as exc:
                 errors[block] = f"Bad filter: {exc}."
+        try:
+            parse_schedule(form.digest, self.runtime.settings.devopsbot_timezone)
+        except ScheduleError as exc:
+            errors["digest"] = str(exc)
         return errors
 
     def check_channel(
@@ -180,6 +185,8 @@ class HomeTab:
                     exclude=form.exclude,
                     unfurl=form.unfurl,
                     created_by=user_id,
+                    digest=form.digest,
+                    thread=form.thread,
                 )
                 if access is not None:
                     access = join_or_raise(client, access)
@@ -210,7 +217,14 @@ class HomeTab:
         try:
             with self.runtime.sessions.begin() as session:
                 change_subscription(
-                    session, sub_id, include=form.include, exclude=form.exclude, unfurl=form.unfurl
+                    session,
+                    sub_id,
+                    include=form.include,
+                    exclude=form.exclude,
+                    unfurl=form.unfurl,
+                    digest=form.digest,
+                    thread=form.thread,
+                    default_tz=self.runtime.settings.devopsbot_timezone,
                 )
         except SubscriptionError as exc:
             return {"include": str(exc)}

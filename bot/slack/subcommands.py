@@ -9,7 +9,8 @@ SLASH_COMMAND = "/devops"
 SUBCOMMANDS = ("help", "subscribe", "unsubscribe", "feeds", "pause", "resume", "set")
 FEED_MANAGEMENT = frozenset({"subscribe", "unsubscribe", "pause", "resume", "set"})
 ALL = "all"  # `unsubscribe all`, `pause all`, `resume all`: every subscription of the channel
-SETTINGS = ("include", "exclude", "unfurl")
+SETTINGS = ("include", "exclude", "unfurl", "digest", "thread")
+_MULTI_WORD = ("digest", "thread")  # `digest=weekly@mon 09:00 Europe/Berlin` spans words
 _ON = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
 
 # With `should_escape` on, Slack sends links as <url> or <url|label>, channels as <#C1|name>.
@@ -31,6 +32,8 @@ class Command:
     include: tuple[str, ...] | None = None  # `set`: new filters (None: unchanged)
     exclude: tuple[str, ...] | None = None
     unfurl: bool | None = None
+    digest: str | None = None  # a schedule as typed, "off" to turn it off (None: unchanged)
+    thread: str | None = None
 
     @property
     def manages_feeds(self) -> bool:
@@ -50,13 +53,16 @@ def question_text(text: str) -> str:
 
 def _usage(name: str) -> str:
     examples = {
-        "subscribe": "`/devops subscribe https://example.com/feed.xml [#channel]`",
+        "subscribe": "`/devops subscribe https://example.com/feed.xml [#channel] "
+        "[digest=daily@09:00 | thread=daily]`",
         "unsubscribe": "`/devops unsubscribe https://example.com/feed.xml [#channel]`",
         "pause": "`/devops pause https://example.com/feed.xml [#channel]`",
         "resume": "`/devops resume https://example.com/feed.xml [#channel]`",
         "feeds": "`/devops feeds [#channel]`",
         "set": "`/devops set https://example.com/feed.xml [#channel] include=kubernetes,helm "
-        "exclude=re:^Sponsored unfurl=off` (an empty `include=` removes the filters)",
+        "exclude=re:^Sponsored unfurl=off digest=daily@09:00` (an empty `include=` removes the "
+        "filters; `digest=` is daily@HH:MM or weekly@DAY HH:MM with an optional time zone, "
+        "`thread=daily` posts a thread per day, `off` turns either off)",
     }
     return f"Usage: {examples[name]}"
 
@@ -119,6 +125,8 @@ def parse_command(text: str) -> Command:
             return Command(first, error=_usage(first))
         channel, error = _channel(args[1]) if len(args) == 2 else (None, None)
         return Command(first, ref=ALL, channel_id=channel, error=error)
+    if first == "subscribe" and len(args) >= 2 and any("=" in a for a in args[1:]):
+        return _parse_set(args, "subscribe")
     # subscribe / unsubscribe / pause / resume: REF [#channel]
     if not args or len(args) > 2:
         return Command(first, error=_usage(first))
@@ -133,45 +141,55 @@ def parse_command(text: str) -> Command:
     return Command(first, ref=ref, channel_id=channel)
 
 
-def _parse_set(args: list[str]) -> Command:
-    """`set REF [#channel] key=value…`: filters given replace the old ones; comma-separated
-    words, or one `re:` regex per key (repeat the key for more)."""
+def _parse_set(args: list[str], name: str = "set") -> Command:
+    """`set REF [#channel] key=value…` (and `subscribe` with settings): filters given replace
+    the old ones; comma-separated words, or one `re:` regex per key (repeat the key for more);
+    `digest=` and `thread=` take the words after them too (`digest=weekly@mon 09:00`)."""
     if not args:
-        return Command("set", error=_usage("set"))
+        return Command(name, error=_usage(name))
     ref, error = _ref(args[0])
     if error:
-        return Command("set", error=f"{error} {_usage('set')}")
+        return Command(name, error=f"{error} {_usage(name)}")
     rest = args[1:]
     channel = None
     if rest and "=" not in rest[0]:
         channel, error = _channel(rest[0])
         if error:
-            return Command("set", ref=ref, error=error)
+            return Command(name, ref=ref, error=error)
         rest = rest[1:]
     values: dict[str, list[str]] = {}
+    modes: dict[str, str] = {}
     unfurl = None
+    last = ""
     for token in rest:
         key, sep, value = token.partition("=")
         key = key.lower()
+        if not sep and last in _MULTI_WORD:
+            modes[last] = f"{modes[last]} {unescape_slack(token)}".strip()
+            continue
         if not sep or key not in SETTINGS:
-            return Command(
-                "set", ref=ref, error=f"`{token[:80]}` is not a setting. {_usage('set')}"
-            )
+            return Command(name, ref=ref, error=f"`{token[:80]}` is not a setting. {_usage(name)}")
+        last = key
         value = unescape_slack(value)
+        if key in _MULTI_WORD:
+            modes[key] = value or "off"
+            continue
         if key == "unfurl":
             if value.lower() not in _ON:
-                return Command("set", ref=ref, error="unfurl is `on` or `off`.")
+                return Command(name, ref=ref, error="unfurl is `on` or `off`.")
             unfurl = _ON[value.lower()]
             continue
         specs = [value] if value.startswith("re:") else [v for v in value.split(",") if v]
         values.setdefault(key, []).extend(specs)
-    if not values and unfurl is None:
-        return Command("set", ref=ref, error=f"Say what to change. {_usage('set')}")
+    if not values and unfurl is None and not modes:
+        return Command(name, ref=ref, error=f"Say what to change. {_usage(name)}")
     return Command(
-        "set",
+        name,
         ref=ref,
         channel_id=channel,
         include=tuple(values["include"]) if "include" in values else None,
         exclude=tuple(values["exclude"]) if "exclude" in values else None,
         unfurl=unfurl,
+        digest=modes.get("digest"),
+        thread=modes.get("thread"),
     )
