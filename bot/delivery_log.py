@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Article, Delivery, Feed, Notice, Subscription
-from bot.db.outbox import CLAIM_LEASE, MAX_ATTEMPTS, RATE_LIMITED
+from bot.db.outbox import CLAIM_LEASE, MAX_ATTEMPTS, MODELS, RATE_LIMITED
 from bot.db.sql import aware
 from bot.plaintext import one_line, stored_line
 
@@ -238,10 +238,10 @@ def _model(kind: str) -> type[Delivery] | type[Notice]:
 
 
 def _owed(session: Session, channel_ids: set[str] | None = None) -> list[Owed]:
-    """Every pending or claimed post (of the given channels), with its subscription's state."""
+    """Every pending or claimed post (of the given channels), with its subscription's state;
+    digest messages and day-thread parents too, since later posts wait behind them."""
     found: list[Owed] = []
-    for kind in ("article", "notice"):
-        model = _model(kind)
+    for kind, model in MODELS.items():
         query = (
             select(
                 model.id,

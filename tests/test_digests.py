@@ -315,3 +315,30 @@ def test_a_reply_waits_while_its_parent_is_retried(bot, feed_server, fake_slack)
     parent, *replies = fake_slack.posted()[1:]
     assert "thread_ts" not in parent and all("thread_ts" in r for r in replies)
     assert [posted_title(r) for r in replies] == ["Q 0", "Q 1"]
+
+
+def test_the_delivery_status_explains_collected_entries_and_a_retried_digest(
+    bot, feed_server, fake_slack
+):
+    from bot.delivery_log import IN_DIGEST, RETRYING, delivery_log
+
+    day = day_after_tomorrow()
+    _digest_sub(bot, feed_server)
+    feed_server.serve("/ops.xml", rss([*items("L", 2), OLD]))
+    bot.poll_at(at(day, 8))
+    with bot.sessions() as session:
+        log = delivery_log(session, at(day, 8))
+    assert {(e.title, e.state, e.waiting.reason) for e in log} == {
+        ("L 0", "waiting", IN_DIGEST),
+        ("L 1", "waiting", IN_DIGEST),
+    }
+    fake_slack.queue("chat.postMessage", {"ok": False, "error": "internal_error"})
+    assert bot.poll_at(at(day, 9)).delivery.retrying == 1
+    with bot.sessions() as session:
+        (view,) = list_subscriptions(session)
+    assert view.delivery.waiting == 1 and view.delivery.first.reason == RETRYING
+    assert bot.poll_at(at(day, 9, 10)).delivery.posted == 1
+    with bot.sessions() as session:
+        log = delivery_log(session, at(day, 9, 10))
+    assert {(e.title, e.state) for e in log} == {("L 0", "posted"), ("L 1", "posted")}
+    assert len({e.slack_ts for e in log}) == 1  # both went out in the one digest message
