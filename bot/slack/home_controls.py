@@ -22,7 +22,7 @@ def _plain(text: str) -> dict[str, Any]:
 
 
 def subscription_menu(sub: SubscriptionLike) -> dict[str, Any]:
-    """An overflow menu for one subscription: pause or resume, edit filters, unsubscribe."""
+    """An overflow menu for one subscription: pause or resume, edit, unsubscribe."""
     toggle = ("resume", "Resume announcements") if sub.status != "active" else ("pause", "Pause")
     options = [toggle, ("edit", "Edit filters and posting…"), ("unsubscribe", "Unsubscribe")]
     return {
@@ -173,7 +173,8 @@ def subscribe_modal() -> dict[str, Any]:
 
 
 def edit_modal(sub: SubscriptionLike) -> dict[str, Any]:
-    """The "Edit filters" form for one subscription, filled with what it has now."""
+    """The "Edit subscription" form (filters, link previews, how to post), filled with what the
+    subscription has now."""
     where = f"<#{sub.channel_id}>" if sub.channel_id else "index only"
     # The feed's title goes in a plain_text element: nothing a feed names can format here.
     return {
