@@ -144,7 +144,8 @@ class FakeSlack:
     metadata) and served back by conversations.history as Slack does: newest first, after
     `oldest`, `limit` per page with cursors, metadata only with `include_all_metadata`. Message
     ts are real Unix times. `answer_late(method, seconds)` makes the next call be accepted at
-    once but answered only after `seconds` (past a client's timeout).
+    once but answered only after `seconds` (past a client's timeout); `drop_answer(method)`
+    accepts it and closes the connection without an answer.
     """
 
     def __init__(
@@ -189,6 +190,9 @@ class FakeSlack:
                 method = path.removeprefix("/api/")
                 status, payload, headers = owner._answer(method, args, dict(self.headers.items()))
                 late = owner._lateness(method)
+                if late < 0:  # accepted, then the connection drops before any answer
+                    self.close_connection = True
+                    return
                 if late:
                     time.sleep(late)
                 with contextlib.suppress(OSError):  # the client may have stopped waiting
@@ -240,6 +244,11 @@ class FakeSlack:
         """Accept the next `times` calls of `method` at once, but answer them after `seconds`."""
         with self._lock:
             self._late.setdefault(method, []).extend([seconds] * times)
+
+    def drop_answer(self, method: str, times: int = 1) -> None:
+        """Accept the next `times` calls of `method`, then close the connection unanswered."""
+        with self._lock:
+            self._late.setdefault(method, []).extend([-1.0] * times)
 
     def _lateness(self, method: str) -> float:
         with self._lock:

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from bot.db.models import Delivery, Notice
 from bot.slack.announce import RETRY_BASE
+from bot.slack.app import make_client
 
 NEW_ITEM = rss_item(
     "Rolling out Kubernetes 1.31",
@@ -204,3 +205,17 @@ def test_a_claim_left_by_a_killed_process_after_slack_took_the_post_is_not_poste
         assert (report.found, report.posted) == (0, 1) and len(messages) == 2
     assert row.state == "posted"
     assert len(fake_slack.posted("conversations.history")) == 1
+
+
+def test_a_dropped_answer_is_not_resent_inside_the_call_but_looked_up(bot, feed_server, fake_slack):
+    # The client `devopsbot run` posts with (the bolt app's): slack_sdk's connection-error
+    # retry is on, and would resend a request Slack had taken before the connection dropped.
+    bot.client = make_client(bot.settings)
+    owe_one_post(bot, feed_server, "C0DROP")
+    fake_slack.drop_answer("chat.postMessage")
+    report = bot.poll().delivery
+    assert report.retrying == 1 and len(fake_slack.posted()) == 1
+    assert the_delivery(bot).last_error_kind == "network"
+    report = bot.poll(timedelta(minutes=1)).delivery
+    assert (report.found, report.posted) == (1, 0)
+    assert len(fake_slack.messages("C0DROP")) == 1
