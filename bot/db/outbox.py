@@ -256,13 +256,16 @@ class PostState:
 
 
 def post_state(session: Session, item: OutboxItem) -> PostState:
-    """The claimed row's tries so far (this claim included)."""
+    """The claimed row's tries so far (this claim included); all zero if the row vanished
+    meanwhile (its subscription was removed)."""
     model = _model(item.kind)
     row = session.execute(
         select(
             model.attempts, model.refusals, model.unsure, model.first_claimed_at, model.claimed_at
         ).where(model.id == item.id)
-    ).one()
+    ).first()
+    if row is None:
+        return PostState(0, 0, False, None)
     return PostState(int(row[0] or 0), int(row[1] or 0), bool(row[2]), aware(row[3] or row[4]))
 
 
