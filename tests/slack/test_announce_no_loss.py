@@ -12,12 +12,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from feedkit import Bot, aware, rss_item, seed, with_new_item
+from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import select, update
 
 from bot.db.models import Delivery, Notice
 from bot.slack.announce import RETRY_BASE
 from bot.slack.app import make_client
+from bot.slack.reconcile import PAGE, CannotLook, Found, NotThere, delivery_metadata, find_posted
 
 NEW_ITEM = rss_item(
     "Rolling out Kubernetes 1.31",
@@ -219,3 +221,17 @@ def test_a_dropped_answer_is_not_resent_inside_the_call_but_looked_up(bot, feed_
     report = bot.poll(timedelta(minutes=1)).delivery
     assert (report.found, report.posted) == (1, 0)
     assert len(fake_slack.messages("C0DROP")) == 1
+
+
+def test_the_look_up_pages_through_a_busy_channel_and_ignores_untagged_messages(fake_slack):
+    client = WebClient(token="xoxb-test", base_url=fake_slack.api_url)
+    since = datetime.now(UTC)
+    client.chat_postMessage(channel="C0BUSY", text="ours", metadata=delivery_metadata("article", 7))
+    for n in range(PAGE + 5):  # people talk meanwhile: our post is on the second page
+        client.chat_postMessage(channel="C0BUSY", text=f"chatter {n}")
+    (ours, *_) = fake_slack.messages("C0BUSY")
+    assert find_posted(client, "C0BUSY", "article:7", since) == Found(ours["ts"])
+    assert len(fake_slack.posted("conversations.history")) == 2
+    assert find_posted(client, "C0BUSY", "article:8", since) == NotThere()
+    fake_slack.queue("conversations.history", NO_SCOPE)
+    assert find_posted(client, "C0BUSY", "article:7", since) == CannotLook("missing_scope")
