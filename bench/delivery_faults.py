@@ -286,7 +286,7 @@ class Score:
     def line(self, name: str, interval: float, extra: str = "") -> str:
         gap_ok = "ok" if self.min_gap >= 0.9 * interval else "BELOW 0.9×"
         return (
-            f"{name:14} duplicates {self.duplicates:3d}  losses {self.losses:3d}  misorders "
+            f"{name:21} duplicates {self.duplicates:3d}  losses {self.losses:3d}  misorders "
             f"{self.misorders:3d}  min gap {self.min_gap:5.2f} s ({gap_ok}){extra}"
         )
 
@@ -391,7 +391,7 @@ def main() -> None:
                 totals.line(
                     "kill-9",
                     args.interval,
-                    f"  ({args.kills} kills; duplicates are posts in flight at the kill)",
+                    f"  ({args.kills} kills; a post in flight is looked up in the channel first)",
                 ),
                 flush=True,
             )
