@@ -15,6 +15,13 @@ one timeline). Scenarios:
   slack-*     one process delivers while Slack answers 429 (Retry-After: 2), HTTP 500, or
               accepts a post and answers after the client's timeout; deliveries are re-run until
               nothing is owed (the bench moves the clock forward instead of waiting).
+              slack-429-then-500: 48 answers 429 (Retry-After: 1), then one HTTP 500 (before
+              issue 8.9 the 429s counted as tries, and the 500 was the one too many).
+              slack-timeout-noscope: the timeouts again, with conversations.history answering
+              missing_scope (a token without channels:history: the bot cannot look).
+
+The fake keeps what it accepted, with its message metadata, and serves it back through
+conversations.history (newest first, `oldest`, `limit`, cursors), as Slack does.
 
 For each: duplicates (an entry posted twice to one channel), losses (owed, never posted),
 misorders (a channel got an entry before an older one), and the minimum gap between two posts
@@ -82,14 +89,40 @@ class Post:
 @dataclass
 class Slack:
     """Fake Web API. `plan` answers the next calls of chat.postMessage: ("ok"), ("429", secs),
-    ("500"), ("slow", secs: accepted and recorded, answered after `secs`)."""
+    ("500"), ("slow", secs: accepted and recorded, answered after `secs`). `history_error`
+    makes conversations.history answer that error instead of the accepted messages."""
 
     posts: list[Post] = field(default_factory=list)
     plan: list[tuple[str, float]] = field(default_factory=list)
     delay: float = 0.0
+    history_error: str | None = None
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def history(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self.history_error:
+            return {"ok": False, "error": self.history_error}
+        with self.lock:
+            found = list(self.messages.get(str(args.get("channel")), []))
+        oldest = float(args.get("oldest") or 0)
+        found = [m for m in reversed(found) if float(m["ts"]) > oldest]
+        if str(args.get("include_all_metadata")).lower() not in ("1", "true"):
+            found = [{k: v for k, v in m.items() if k != "metadata"} for m in found]
+        start = int(args.get("cursor") or 0)
+        limit = int(args.get("limit") or 100)
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        cursor = str(start + limit) if more else ""
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": cursor},
+        }
+
     def answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict, dict, float]:
+        if method == "conversations.history":
+            return 200, self.history(args), {}, 0.0
         if method != "chat.postMessage":
             return 200, {"ok": True}, {}, 0.0
         with self.lock:
@@ -103,6 +136,10 @@ class Slack:
             if match:
                 self.posts.append(Post(time.monotonic(), str(args["channel"]), int(match[1])))
             ts = f"{time.time():.6f}"
+            message = {"type": "message", "ts": ts, "text": args.get("text"), "bot_id": "BBENCH"}
+            if args.get("metadata"):
+                message["metadata"] = args["metadata"]
+            self.messages.setdefault(str(args["channel"]), []).append(message)
         wait = step[1] if step[0] == "slow" else self.delay
         return 200, {"ok": True, "channel": args["channel"], "ts": ts}, {}, wait
 
@@ -113,6 +150,9 @@ def serve(slack: Slack, feed: bytes) -> tuple[ThreadingHTTPServer, int]:
             return
 
         def do_GET(self) -> None:
+            if urlsplit(self.path).path.startswith("/api/"):
+                self.do_POST()  # conversations.history is a GET
+                return
             self.send_response(200)
             self.send_header("Content-Type", "application/rss+xml")
             self.send_header("Content-Length", str(len(feed)))
@@ -125,6 +165,8 @@ def serve(slack: Slack, feed: bytes) -> tuple[ThreadingHTTPServer, int]:
                 args = json.loads(raw or "{}")
             else:
                 args = {k: v[0] for k, v in parse_qs(raw).items()}
+            query = urlsplit(self.path).query
+            args.update({k: v[0] for k, v in parse_qs(query).items()})
             method = urlsplit(self.path).path.removeprefix("/api/")
             status, body, headers, wait = slack.answer(method, args)
             if wait:
@@ -244,7 +286,7 @@ class Score:
     def line(self, name: str, interval: float, extra: str = "") -> str:
         gap_ok = "ok" if self.min_gap >= 0.9 * interval else "BELOW 0.9×"
         return (
-            f"{name:14} duplicates {self.duplicates:3d}  losses {self.losses:3d}  misorders "
+            f"{name:21} duplicates {self.duplicates:3d}  losses {self.losses:3d}  misorders "
             f"{self.misorders:3d}  min gap {self.min_gap:5.2f} s ({gap_ok}){extra}"
         )
 
@@ -308,8 +350,10 @@ def run_kills(args, tmp: str) -> Score:
     return totals
 
 
-def run_slack_faults(args, plan: list[tuple[str, float]], tmp: str, timeout: float) -> Score:
-    slack = Slack(plan=list(plan), delay=0.02)
+def run_slack_faults(
+    args, plan: list[tuple[str, float]], tmp: str, timeout: float, history_error: str | None
+) -> Score:
+    slack = Slack(plan=list(plan), delay=0.02, history_error=history_error)
     server, port = serve(slack, feed_xml(args.entries))
     try:
         with database(args.database_url, tmp) as db:
@@ -347,18 +391,21 @@ def main() -> None:
                 totals.line(
                     "kill-9",
                     args.interval,
-                    f"  ({args.kills} kills; duplicates are posts in flight at the kill)",
+                    f"  ({args.kills} kills; a post in flight is looked up in the channel first)",
                 ),
                 flush=True,
             )
-        faults = {
-            "slack-429": [("429", 2)] * 8,
-            "slack-500": [("ok", 0), ("500", 0), ("500", 0), ("ok", 0), ("500", 0)],
-            "slack-timeout": [("ok", 0), ("slow", 4.0), ("ok", 0), ("slow", 4.0)],
+        timeouts: list[tuple[str, float]] = [("ok", 0), ("slow", 4.0), ("ok", 0), ("slow", 4.0)]
+        faults: dict[str, tuple[list[tuple[str, float]], str | None]] = {
+            "slack-429": ([("429", 2)] * 8, None),
+            "slack-429-then-500": ([("429", 1)] * 48 + [("500", 0)], None),
+            "slack-500": ([("ok", 0), ("500", 0), ("500", 0), ("ok", 0), ("500", 0)], None),
+            "slack-timeout": (timeouts, None),
+            "slack-timeout-noscope": (timeouts, "missing_scope"),
         }
-        for name, plan in faults.items():
+        for name, (plan, history_error) in faults.items():
             if name not in skip:
-                s = run_slack_faults(args, plan, tmp, timeout=2.0)
+                s = run_slack_faults(args, plan, tmp, 2.0, history_error)
                 print(s.line(name, args.interval), flush=True)
 
 

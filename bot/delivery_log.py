@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Article, Delivery, Feed, Notice, Subscription
-from bot.db.outbox import CLAIM_LEASE, MAX_ATTEMPTS, MODELS, RATE_LIMITED
+from bot.db.outbox import CLAIM_LEASE, MAX_REFUSALS, MODELS, RATE_LIMITED, REFUSED
 from bot.db.sql import aware
 from bot.plaintext import one_line, stored_line
 
@@ -59,6 +59,7 @@ class Waiting:
     error_kind: str | None = None
     attempts: int = 0
     behind: Waiting | None = None
+    refusals: int = 0  # times Slack refused the message itself
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Owed:
     attempts: int
     error: str | None
     error_kind: str | None
+    refusals: int = 0
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class LogEntry:
     error: str | None = None
     error_kind: str | None = None
     waiting: Waiting | None = None
+    refusals: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,9 @@ def explain(owed: Iterable[Owed], now: datetime) -> dict[tuple[str, int], Waitin
             why = Waiting(BEHIND, retry_at=first.retry_at, attempts=o.attempts, behind=first)
         elif o.error and o.next_attempt_at > now:
             reason = RATE_LIMITED_UNTIL if o.error_kind == RATE_LIMITED else RETRYING
-            why = Waiting(reason, o.next_attempt_at, o.error, o.error_kind, o.attempts)
+            why = Waiting(
+                reason, o.next_attempt_at, o.error, o.error_kind, o.attempts, refusals=o.refusals
+            )
             holding[o.channel_id] = why
         else:
             why = Waiting(QUEUED, error=o.error, error_kind=o.error_kind, attempts=o.attempts)
@@ -168,12 +173,20 @@ def describe(
         return f"rate limited by Slack until {when(why.retry_at)}"
     if why.reason == RETRYING and why.retry_at is not None:
         return (
-            f"retrying at {when(why.retry_at)} after {text(why.error or 'an error')} "
-            f"(attempt {why.attempts} of {MAX_ATTEMPTS})"
+            f"delayed, retrying at {when(why.retry_at)} after {text(why.error or 'an error')} "
+            f"({_tries(why)})"
         )
     if why.reason == BEHIND and why.behind is not None:
         return f"behind an earlier post to this channel, {describe(why.behind, when, text)}"
     return "queued: goes out on the next delivery run"
+
+
+def _tries(why: Waiting) -> str:
+    """How close a retrying post is to being given up: only Slack's refusals count."""
+    if why.error_kind == REFUSED:
+        return f"refused {why.refusals} of {MAX_REFUSALS} times before it is given up"
+    tries = "1 failed try" if why.attempts == 1 else f"{why.attempts} failed tries"
+    return f"{tries}; retried until Slack takes it"
 
 
 def posts(n: int) -> str:
@@ -224,7 +237,10 @@ def entry_detail(entry: LogEntry, when: Callable[[datetime], str]) -> str:
     if entry.state == FILTERED:
         return "not posted: the subscription's filters leave it out"
     if entry.state == GIVEN_UP:
-        return f"given up after {entry.attempts} attempts: {entry.error or 'unknown error'}"
+        return (
+            f"given up after Slack refused it {entry.refusals} times: "
+            f"{entry.error or 'unknown error'}"
+        )
     if entry.waiting is not None:
         return "waiting: " + describe(entry.waiting, when)
     return "waiting"
@@ -256,6 +272,7 @@ def _owed(session: Session, channel_ids: set[str] | None = None) -> list[Owed]:
                 model.attempts,
                 model.last_error,
                 model.last_error_kind,
+                model.refusals,
             )
             .join(Subscription, Subscription.id == model.subscription_id)
             .where(model.state.in_(("pending", "claimed")), Subscription.channel_id.is_not(None))
@@ -278,6 +295,7 @@ def _owed(session: Session, channel_ids: set[str] | None = None) -> list[Owed]:
                     attempts=int(r[9] or 0),
                     error=r[10],
                     error_kind=r[11],
+                    refusals=int(r[12] or 0),
                 )
             )
     return found
@@ -339,6 +357,7 @@ def _entries(
                 error=row.last_error,
                 error_kind=row.last_error_kind,
                 waiting=Waiting(IN_DIGEST) if row.state in ("digest", "digested") else None,
+                refusals=int(row.refusals or 0),
             )
         )
     return entries

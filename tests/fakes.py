@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -138,6 +139,13 @@ class FakeSlack:
     a channel that does not exist. Ids not listed are public channels the bot is in, so tests
     that don't care about membership need not set anything up. As for a real bot token, a
     private channel the bot is not in is invisible (channel_not_found).
+
+    Every message chat.postMessage accepted is kept per channel (`messages(channel)`, with its
+    metadata) and served back by conversations.history as Slack does: newest first, after
+    `oldest`, `limit` per page with cursors, metadata only with `include_all_metadata`. Message
+    ts are real Unix times. `answer_late(method, seconds)` makes the next call be accepted at
+    once but answered only after `seconds` (past a client's timeout); `drop_answer(method)`
+    accepts it and closes the connection without an answer.
     """
 
     def __init__(
@@ -149,7 +157,9 @@ class FakeSlack:
             tuple[str, str | None], list[tuple[int, dict[str, Any], dict[str, str]]]
         ] = {}
         self._lock = threading.Lock()
-        self._ts = 1_700_000_000
+        self._last_ts = 0.0
+        self._late: dict[str, list[float]] = {}
+        self.history: dict[str, list[dict[str, Any]]] = {}
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.bot_name = bot_name
@@ -169,6 +179,8 @@ class FakeSlack:
                     args = json.loads(raw or "{}")
                 else:
                     args = {k: v[0] for k, v in parse_qs(raw).items()}
+                # GET methods (conversations.history) send their arguments in the query.
+                args.update({k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()})
                 path = urlsplit(self.path).path
                 if path.startswith("/response/"):
                     with owner._lock:
@@ -177,7 +189,14 @@ class FakeSlack:
                     return
                 method = path.removeprefix("/api/")
                 status, payload, headers = owner._answer(method, args, dict(self.headers.items()))
-                self._reply(status, payload, headers)
+                late = owner._lateness(method)
+                if late < 0:  # accepted, then the connection drops before any answer
+                    self.close_connection = True
+                    return
+                if late:
+                    time.sleep(late)
+                with contextlib.suppress(OSError):  # the client may have stopped waiting
+                    self._reply(status, payload, headers)
 
             do_GET = do_POST
 
@@ -221,6 +240,26 @@ class FakeSlack:
                     (status, payload or {"ok": False, "error": "ratelimited"}, headers or {})
                 )
 
+    def answer_late(self, method: str, seconds: float, times: int = 1) -> None:
+        """Accept the next `times` calls of `method` at once, but answer them after `seconds`."""
+        with self._lock:
+            self._late.setdefault(method, []).extend([seconds] * times)
+
+    def drop_answer(self, method: str, times: int = 1) -> None:
+        """Accept the next `times` calls of `method`, then close the connection unanswered."""
+        with self._lock:
+            self._late.setdefault(method, []).extend([-1.0] * times)
+
+    def _lateness(self, method: str) -> float:
+        with self._lock:
+            late = self._late.get(method)
+            return late.pop(0) if late else 0.0
+
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        """What the channel shows: every message chat.postMessage accepted there, oldest first."""
+        with self._lock:
+            return list(self.history.get(channel, []))
+
     def _answer(self, method: str, args: dict[str, Any], headers: dict[str, str]):
         with self._lock:
             self.calls.append(SlackCall(method, args, headers))
@@ -229,10 +268,16 @@ class FakeSlack:
             )
             if queued:
                 return queued.pop(0)
-            self._ts += 1
-            ts = f"{self._ts}.000100"
+            # Real Unix times, as Slack's are; strictly increasing, as in one channel.
+            self._last_ts = max(time.time(), self._last_ts + 0.000001)
+            ts = f"{self._last_ts:.6f}"
         if method in self.handlers:
-            return 200, self.handlers[method](args), {}
+            payload = self.handlers[method](args)
+            if method == "chat.postMessage" and payload.get("ok"):
+                self._keep(args, str(payload.get("ts") or ts))
+            return 200, payload, {}
+        if method == "conversations.history":
+            return 200, self._history(args), {}
         if method == "auth.test":
             return (
                 200,
@@ -248,6 +293,8 @@ class FakeSlack:
             )
         if method in ("conversations.info", "conversations.join"):
             return 200, self._conversation(method, str(args.get("channel") or "")), {}
+        if method == "chat.postMessage":
+            self._keep(args, ts)
         if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
             return (
                 200,
@@ -260,6 +307,35 @@ class FakeSlack:
                 {},
             )
         return 200, {"ok": True}, {}
+
+    def _keep(self, args: dict[str, Any], ts: str) -> None:
+        message: dict[str, Any] = {
+            "type": "message",
+            "ts": ts,
+            "text": args.get("text"),
+            "bot_id": self.bot_id,
+        }
+        if args.get("metadata"):
+            metadata = args["metadata"]
+            message["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
+        with self._lock:
+            self.history.setdefault(str(args.get("channel")), []).append(message)
+
+    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            kept = list(reversed(self.history.get(str(args.get("channel")), [])))
+        oldest = float(args.get("oldest") or 0)
+        found = [m for m in kept if float(m["ts"]) > oldest]
+        if str(args.get("include_all_metadata")).lower() not in ("1", "true"):
+            found = [{k: v for k, v in m.items() if k != "metadata"} for m in found]
+        start, limit = int(args.get("cursor") or 0), int(args.get("limit") or 100)
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": found[start : start + limit],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def channel(
         self,

@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from bot.cli import cli
 from bot.db.models import Delivery, utcnow
-from bot.db.outbox import CLAIM_LEASE, MAX_ATTEMPTS
+from bot.db.outbox import CLAIM_LEASE, MAX_REFUSALS
 from bot.delivery_log import Owed, explain
 from bot.subscriptions import pause
 
@@ -134,16 +134,17 @@ def test_log_and_list_say_what_was_posted_and_why_the_rest_waits(bot, feed_serve
     out = run("feeds", "log")
     posted = [p for p in fake_slack.posted() if p["channel"] == "C0POSTED"]
     assert len(posted) == 2
+    first_ts = fake_slack.messages("C0POSTED")[0]["ts"]
     assert "posted    C0POSTED      First <news> (E13 Capital & Technology Blog)" in out
-    assert "posted, Slack ts 1700000001.000100" in out
+    assert f"posted, Slack ts {first_ts}" in out
     assert f"waiting: rate limited by Slack until {moment(limited_until)}" in out
     assert (
         "waiting: behind an earlier post to this channel, rate limited by Slack until "
         f"{moment(limited_until)}"
     ) in out
     assert (
-        f"waiting: retrying at {moment(failing_retry)} after Slack answered HTTP 500 "
-        f"(internal_error) (attempt 2 of {MAX_ATTEMPTS})"
+        f"waiting: delayed, retrying at {moment(failing_retry)} after Slack answered HTTP 500 "
+        "(internal_error) (2 failed tries; retried until Slack takes it)"
     ) in out
 
     lines = jsonl(run("feeds", "log", "--json"))
@@ -152,7 +153,7 @@ def test_log_and_list_say_what_was_posted_and_why_the_rest_waits(bot, feed_serve
     assert times == sorted(times, reverse=True)  # newest first
     first_posted = entry(lines, "C0POSTED", "First <news>")
     assert first_posted["state"] == "posted" and first_posted["reason"] is None
-    assert first_posted["slack_ts"] == "1700000001.000100"
+    assert first_posted["slack_ts"] == first_ts
     assert first_posted["url"] == "https://e13.dev/blog/first"
     limited = entry(lines, "C0LIMITED", "First <news>")
     assert (limited["state"], limited["reason"], limited["error_kind"]) == (
@@ -182,8 +183,9 @@ def test_log_and_list_say_what_was_posted_and_why_the_rest_waits(bot, feed_serve
         in listed
     )
     assert (
-        f"delivery: 2 posts are waiting: retrying at {moment(failing_retry)} after Slack "
-        f"answered HTTP 500 (internal_error) (attempt 2 of {MAX_ATTEMPTS})" in listed
+        f"delivery: 2 posts are waiting: delayed, retrying at {moment(failing_retry)} after "
+        "Slack answered HTTP 500 (internal_error) (2 failed tries; retried until Slack takes it)"
+        in listed
     )
     rows = {r["channel_id"]: r["delivery"] for r in jsonl(run("feeds", "list", "--json"))}
     assert all(set(d) == DELIVERY_FIELDS for d in rows.values())
@@ -210,20 +212,34 @@ def test_a_post_slack_keeps_refusing_is_given_up_and_listed_as_a_problem(
     url = feed_server.serve("/e13.xml", seed(), etag='"v1"')
     bot.subscribe(url, "C0BAD")
     feed_server.serve("/e13.xml", with_new_item(seed(), FIRST), etag='"v2"')
+    # Slack's own trouble first: it does not bring the post nearer to being given up.
+    unavailable = {"ok": False, "error": "service_unavailable"}
+    fake_slack.queue("chat.postMessage", unavailable, 503, times=3)
     fake_slack.queue(
-        "chat.postMessage", {"ok": False, "error": "invalid_blocks"}, times=MAX_ATTEMPTS
+        "chat.postMessage", {"ok": False, "error": "invalid_blocks"}, times=MAX_REFUSALS
     )
-    for _ in range(MAX_ATTEMPTS):
+    for _ in range(3 + MAX_REFUSALS - 1):
         bot.poll(timedelta(hours=2))  # past the longest back-off
-    assert len(fake_slack.posted()) == MAX_ATTEMPTS
+    (line,) = jsonl(run("feeds", "log", "--json"))
+    assert (line["state"], line["reason"], line["error_kind"]) == ("waiting", "retrying", "refused")
+    assert (
+        f"after Slack answered invalid_blocks (refused {MAX_REFUSALS - 1} of {MAX_REFUSALS} "
+        "times before it is given up)"
+    ) in line["detail"]
+    bot.poll(timedelta(hours=2))
+    assert len(fake_slack.posted()) == 3 + MAX_REFUSALS
 
     (line,) = jsonl(run("feeds", "log", "--json"))
-    assert (line["state"], line["attempts"], line["error"]) == (
+    assert (line["state"], line["attempts"], line["error"], line["error_kind"]) == (
         "given_up",
-        MAX_ATTEMPTS,
+        3 + MAX_REFUSALS,
         "Slack answered invalid_blocks",
+        "refused",
     )
-    assert "given up after 12 attempts: Slack answered invalid_blocks" in run("feeds", "log")
+    given_up = (
+        f"given up after Slack refused it {MAX_REFUSALS} times: Slack answered invalid_blocks"
+    )
+    assert given_up in run("feeds", "log")
     listed = run("feeds", "list")
     assert "delivery: last posted" not in listed and "delivery: nothing posted yet" in listed
     assert (
@@ -235,7 +251,7 @@ def test_a_post_slack_keeps_refusing_is_given_up_and_listed_as_a_problem(
     with bot.sessions.begin() as session:
         session.execute(update(Delivery).values(claimed_at=utcnow() - timedelta(days=8)))
     assert "problems:" not in run("feeds", "list")
-    assert "given up after 12 attempts" in run("feeds", "log", url)
+    assert given_up in run("feeds", "log", url)
     assert "No feed with the address" in run("feeds", "log", "https://nowhere.example/x", ok=False)
 
 
@@ -268,27 +284,27 @@ def test_paused_broken_and_filtered_posts_say_why(bot, feed_server, fake_slack, 
     assert "delivery: 1 post is waiting: the subscription is paused" in listed
 
 
-# A real slow answer costs real seconds: once, on SQLite, is enough.
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_a_slack_timeout_is_logged_and_retried(db_url, fake_slack, feed_server, run):
+def test_a_slack_timeout_is_logged_and_found_in_the_channel_on_retry(
+    db_url, fake_slack, feed_server, run
+):
     bot = Bot.open(db_url, fake_slack.api_url, devopsbot_http_timeout=1.0)
     try:
         url = feed_server.serve("/e13.xml", seed(), etag='"v1"')
         bot.subscribe(url, "C0SLOW")
         feed_server.serve("/e13.xml", with_new_item(seed(), FIRST), etag='"v2"')
-
-        def slow(args):
-            time.sleep(1.5)
-            return {"ok": True, "channel": args["channel"], "ts": "1.5"}
-
-        fake_slack.handlers["chat.postMessage"] = slow
+        fake_slack.answer_late("chat.postMessage", 1.5)  # taken at once, answered too late
         assert bot.poll().delivery.retrying == 1
         (line,) = jsonl(run("feeds", "log", "--json"))
         assert (line["reason"], line["error_kind"]) == ("retrying", "timeout")
         assert "Slack did not answer within 1s (timeout)" in line["detail"]
-        assert "(attempt 1 of 12)" in line["detail"]
-        del fake_slack.handlers["chat.postMessage"]
-        assert bot.poll(timedelta(minutes=1)).delivery.posted == 1
+        assert "(1 failed try; retried until Slack takes it)" in line["detail"]
+        time.sleep(0.6)  # the late answer is sent (and dropped) before the retry
+        report = bot.poll(timedelta(minutes=1)).delivery
+        assert (report.posted, report.found) == (0, 1)
+        (message,) = fake_slack.messages("C0SLOW")
+        (line,) = jsonl(run("feeds", "log", "--json"))
+        assert (line["state"], line["slack_ts"]) == ("posted", message["ts"])
+        assert "it had gone through (found in the channel's history" in line["detail"]
     finally:
         bot.close()
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -205,9 +206,18 @@ class _OutboxItem:
     claimed_at: Mapped[datetime | None] = mapped_column()
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     posted_at: Mapped[datetime | None] = mapped_column()
+    # Tries Slack answered with something other than a rate limit (or never answered).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Times Slack refused the message itself (invalid_blocks, …): only these lead to giving up.
+    refusals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The last try may have been posted (a timeout, a lost connection, a claim left by a dead
+    # process): the channel's history is checked before posting again.
+    unsure: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Wall-clock time of the first claim (Slack's clock, not the delivery run's): where the
+    # history check starts looking.
+    first_claimed_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)  # kept after a later success
-    # rate_limited | slack_error | timeout | network | channel | token (see bot.db.outbox)
+    # rate_limited | slack_error | timeout | network | refused | channel | token (bot.db.outbox)
     last_error_kind: Mapped[str | None] = mapped_column(String(16))
     message_ts: Mapped[str | None] = mapped_column(String(32))
 

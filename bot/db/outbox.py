@@ -6,10 +6,14 @@ Exactly-once rests on two database facts, not on memory:
 - a row is *claimed* by one conditional UPDATE (state pending → claimed) before its post, and
   marked posted after it, so two pollers never post the same row.
 
-The remaining window, stated honestly: if the process dies (or the database becomes unreachable)
-after Slack accepted a post but before `mark_posted` commits, the claim goes stale and the row is
-posted again once the lease (CLAIM_LEASE) runs out. That is seconds of exposure per post, and
-only on a crash at that instant; the opposite choice (never retry a stale claim) would lose posts.
+A post whose outcome is unknown is not posted blindly again: a try that timed out or lost its
+connection, or a claim whose holder died before `mark_posted` committed (it goes stale after
+CLAIM_LEASE), leaves the row `unsure`, and the announcer looks for the message in the channel's
+history before posting it again (bot.slack.reconcile). Only where it cannot look (no history
+scope) is such a post sent twice; never retrying would lose posts instead.
+
+Rate limits are not tries at all, and failures of Slack's own (5xx, timeouts) never give a post
+up; only Slack refusing the message itself, MAX_REFUSALS times, does.
 """
 
 from __future__ import annotations
@@ -20,24 +24,34 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.db.models import Article, Delivery, DigestPost, Feed, Notice, Subscription, ThreadPost
+from bot.db.models import (
+    Article,
+    Delivery,
+    DigestPost,
+    Feed,
+    Notice,
+    Subscription,
+    ThreadPost,
+    utcnow,
+)
 from bot.db.sql import aware, insert_ignoring_duplicates
 from bot.schedules import thread_day
 
 CLAIM_LEASE = timedelta(minutes=10)
-MAX_ATTEMPTS = 12
+MAX_REFUSALS = 5
 
 # What held a post up, as stored in `last_error_kind` (the delivery log reads it back).
 RATE_LIMITED = "rate_limited"  # HTTP 429: next_attempt_at is when Slack's Retry-After ends
 SLACK_ERROR = "slack_error"  # Slack answered an error (HTTP 5xx, internal_error, …)
 TIMEOUT = "timeout"  # Slack did not answer in time
 NETWORK = "network"  # Slack could not be reached
+REFUSED = "refused"  # Slack refused the message itself (invalid_blocks, msg_too_long, …)
 CHANNEL = "channel"  # the channel refuses posts: the subscription is broken
 TOKEN = "token"  # the bot token is unusable: every channel subscription is broken
-ERROR_KINDS = (RATE_LIMITED, SLACK_ERROR, TIMEOUT, NETWORK, CHANNEL, TOKEN)
+ERROR_KINDS = (RATE_LIMITED, SLACK_ERROR, TIMEOUT, NETWORK, REFUSED, CHANNEL, TOKEN)
 
 
 # -- what is owed ------------------------------------------------------------------------------
@@ -276,7 +290,9 @@ def owed_items(session: Session, now: datetime, limit: int = 500) -> list[Outbox
 
 
 def claim(session: Session, item: OutboxItem, now: datetime, worker: str) -> bool:
-    """Take the row for posting; False when another worker already has it."""
+    """Take the row for posting; False when another worker already has it.
+
+    Taking over a stale claim makes the row `unsure`: its holder may have posted it."""
     model = _model(item.kind)
     result = session.execute(
         update(model)
@@ -286,9 +302,36 @@ def claim(session: Session, item: OutboxItem, now: datetime, worker: str) -> boo
             claimed_at=now,
             claimed_by=worker,
             attempts=model.attempts + 1,
+            unsure=case((model.state == "claimed", True), else_=model.unsure),
+            # Real time, compared with Slack's message timestamps (the run's clock may not be).
+            first_claimed_at=func.coalesce(model.first_claimed_at, utcnow()),
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class PostState:
+    """What a claimed row's earlier tries left: counts, and whether one may have been posted."""
+
+    attempts: int
+    refusals: int
+    unsure: bool
+    first_claimed_at: datetime | None
+
+
+def post_state(session: Session, item: OutboxItem) -> PostState:
+    """The claimed row's tries so far (this claim included); all zero if the row vanished
+    meanwhile (its subscription was removed)."""
+    model = _model(item.kind)
+    row = session.execute(
+        select(
+            model.attempts, model.refusals, model.unsure, model.first_claimed_at, model.claimed_at
+        ).where(model.id == item.id)
+    ).first()
+    if row is None:
+        return PostState(0, 0, False, None)
+    return PostState(int(row[0] or 0), int(row[1] or 0), bool(row[2]), aware(row[3] or row[4]))
 
 
 def mark_posted(session: Session, item: OutboxItem, ts: str | None, now: datetime) -> None:
@@ -297,7 +340,7 @@ def mark_posted(session: Session, item: OutboxItem, ts: str | None, now: datetim
     session.execute(
         update(model)
         .where(model.id == item.id)
-        .values(state="posted", posted_at=now, message_ts=ts)
+        .values(state="posted", posted_at=now, message_ts=ts, unsure=False)
     )
     if item.kind == "digest":  # the entries it lists went out with it
         session.execute(
@@ -307,9 +350,35 @@ def mark_posted(session: Session, item: OutboxItem, ts: str | None, now: datetim
         )
 
 
-def release(session: Session, item: OutboxItem, retry_at: datetime, error: str, kind: str) -> None:
-    """Give the row back, to be posted at `retry_at` (it keeps its place in the order);
-    `error` says why in words, `kind` is one of ERROR_KINDS."""
+def mark_found(session: Session, item: OutboxItem, ts: str, now: datetime) -> None:
+    """An earlier try had gone through (its message is in the channel): posted, not again."""
+    model = _model(item.kind)
+    note = "; it had gone through (found in the channel's history, not posted again)"
+    session.execute(
+        update(model)
+        .where(model.id == item.id)
+        .values(
+            state="posted",
+            posted_at=now,
+            message_ts=ts,
+            unsure=False,
+            last_error=func.coalesce(model.last_error, "the outcome was unknown") + note,
+        )
+    )
+
+
+def release(
+    session: Session,
+    item: OutboxItem,
+    retry_at: datetime,
+    error: str,
+    kind: str,
+    *,
+    unsure: bool = False,
+) -> None:
+    """Give the row back after a failed try, to be posted at `retry_at` (it keeps its place in
+    the order); `error` says why in words, `kind` is one of ERROR_KINDS, `unsure` that some
+    try may have been posted all the same. A REFUSED try counts toward giving up."""
     model = _model(item.kind)
     session.execute(
         update(model)
@@ -320,23 +389,34 @@ def release(session: Session, item: OutboxItem, retry_at: datetime, error: str, 
             next_attempt_at=retry_at,
             last_error=error,
             last_error_kind=kind,
+            unsure=unsure,
+            refusals=model.refusals + (1 if kind == REFUSED else 0),
         )
     )
 
 
-def attempts_of(session: Session, item: OutboxItem) -> int:
-    """How many times the row was claimed for posting."""
+def defer(
+    session: Session, item: OutboxItem, retry_at: datetime, error: str, *, unsure: bool
+) -> None:
+    """Slack's rate limit: give the row back until `retry_at` without counting a try."""
+    release(session, item, retry_at, error, RATE_LIMITED, unsure=unsure)
     model = _model(item.kind)
-    return int(session.scalar(select(model.attempts).where(model.id == item.id)) or 0)
+    session.execute(update(model).where(model.id == item.id).values(attempts=model.attempts - 1))
 
 
 def give_up(session: Session, item: OutboxItem, error: str, kind: str) -> None:
-    """Stop trying one post that keeps failing for a reason of its own (logged by the caller)."""
+    """Stop trying one post Slack keeps refusing for a reason of its own (logged by the caller)."""
     model = _model(item.kind)
     session.execute(
         update(model)
         .where(model.id == item.id)
-        .values(state="failed", last_error=error, last_error_kind=kind)
+        .values(
+            state="failed",
+            last_error=error,
+            last_error_kind=kind,
+            unsure=False,
+            refusals=model.refusals + (1 if kind == REFUSED else 0),
+        )
     )
 
 

@@ -1,15 +1,21 @@
 """Posting what the outbox owes: oldest first, about one message per second per channel.
 
-A row is claimed before its post and marked posted after (see bot.db.outbox for the one
-remaining crash window). Slack errors are sorted into three kinds:
+A row is claimed before its post and marked posted after. Slack errors are sorted into four
+kinds:
 - the channel or token can no longer be posted to (archived, not a member, bad token): the
   subscription is marked broken with a readable reason and its posts wait for a resume;
-- rate limits and transient failures: the post is retried later, nothing is lost;
-- anything else that keeps failing on one message: given up after MAX_ATTEMPTS, logged.
+- rate limits: the post waits for Retry-After, and the wait is not a try at all;
+- Slack's own trouble (HTTP 5xx, internal_error, timeouts, no connection): retried with a
+  capped back-off from the post's failed tries, for as long as it takes; nothing is lost;
+- Slack refusing the message itself (invalid_blocks, msg_too_long, …, or a code we do not
+  know): given up after MAX_REFUSALS, logged.
+A try whose outcome is unknown (a timeout, a lost connection, a claim whose holder died) is
+checked against the channel's history before it is posted again (bot.slack.reconcile).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import socket
@@ -20,10 +26,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
@@ -31,27 +41,32 @@ from bot.db.channel_leases import posted_in_channel, release_channels, take_chan
 from bot.db.models import utcnow
 from bot.db.outbox import (
     CHANNEL,
-    MAX_ATTEMPTS,
+    MAX_REFUSALS,
     NETWORK,
     RATE_LIMITED,
+    REFUSED,
     SLACK_ERROR,
     TIMEOUT,
     TOKEN,
     OutboxItem,
     article_message_parts,
-    attempts_of,
     break_subscriptions,
     claim,
+    defer,
     give_up,
+    mark_found,
     mark_posted,
     notice_text,
     owed_items,
+    post_state,
     release,
     thread_ts_of,
 )
 from bot.slack.announce_blocks import Announcement, ArticleView, announcement, notice
 from bot.slack.digest_posts import GROUPED_KINDS, grouped_message
 from bot.slack.notices import render_notice
+from bot.slack.reconcile import CannotLook, Found, delivery_key, delivery_metadata, find_posted
+from bot.slack.slack_errors import is_rate_limit, is_slack_side, may_have_been_done
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +106,21 @@ def ensure_rate_limit_retries(client: WebClient) -> WebClient:
     if not any(isinstance(h, RateLimitErrorRetryHandler) for h in client.retry_handlers):
         client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
     return client
+
+
+def _without_blind_resends(client: WebClient) -> WebClient:
+    """The client to post with: slack_sdk's connection-error retry also resends a request whose
+    answer was lost (RemoteDisconnected, a reset), which may post twice. Here only errors while
+    connecting and sending are retried inside the call; a lost answer is checked first."""
+    others = [h for h in client.retry_handlers if not isinstance(h, ConnectionErrorRetryHandler)]
+    if len(others) == len(client.retry_handlers):
+        return client
+    posting = copy.copy(client)  # the listeners' client keeps its own handlers
+    posting.retry_handlers = [
+        ConnectionErrorRetryHandler(max_retry_count=1, error_types=[URLError]),
+        *others,
+    ]
+    return posting
 
 
 def worker_id() -> str:
@@ -143,6 +173,7 @@ class DeliveryReport:
     """What one delivery run did."""
 
     posted: int = 0
+    found: int = 0  # an earlier try had gone through: found in the channel, not posted again
     retrying: int = 0
     failed: int = 0
     broken: list[str] = field(default_factory=list)  # readable reasons, one per channel/token
@@ -178,8 +209,9 @@ def _build(session: Session, item: OutboxItem) -> tuple[Announcement, bool] | No
     return message, bool(sub.unfurl)
 
 
-def _retry_delay(attempts: int) -> timedelta:
-    return min(RETRY_BASE * (2 ** max(attempts - 1, 0)), RETRY_MAX)
+def _retry_delay(failures: int) -> timedelta:
+    """Back-off after `failures` failed tries (rate limits are not tries): doubling, capped."""
+    return min(RETRY_BASE * (2 ** min(max(failures - 1, 0), 20)), RETRY_MAX)
 
 
 def _queues(items: list[OutboxItem], now: datetime) -> dict[str, deque[OutboxItem]]:
@@ -230,7 +262,7 @@ def deliver_pending(
     now = now or utcnow()
     pacer = pacer or ChannelPacer(settings.devopsbot_post_interval)
     worker = worker or worker_id()
-    ensure_rate_limit_retries(client)
+    client = _without_blind_resends(ensure_rate_limit_retries(client))
     report = DeliveryReport()
     deadline = pacer.clock() + budget_seconds if budget_seconds is not None else None
     owned: set[str] = set()
@@ -293,7 +325,9 @@ def _deliver_pass(
         if built is None:
             continue
         message, unfurl = built
-        outcome = _post(sessions, client, item, message, unfurl, now, report)
+        outcome = _check_first(sessions, client, item, now, report)
+        if outcome is None:
+            outcome = _post(sessions, client, item, message, unfurl, now, report)
         with sessions.begin() as session:
             posted_in_channel(session, channel, worker, utcnow())
         pacer.posted(channel, extra=outcome.wait)
@@ -347,16 +381,15 @@ def _post(
             blocks=message.blocks,
             unfurl_links=unfurl,
             unfurl_media=unfurl,
+            metadata=delivery_metadata(item.kind, item.id),
         )
     except SlackApiError as exc:
         return _on_slack_error(sessions, item, exc, now, report)
     except Exception as exc:  # network trouble: urllib/socket errors, timeouts
-        if _is_timeout(exc):
-            kind, reason = TIMEOUT, f"Slack did not answer within {client.timeout}s (timeout)"
-        else:
-            kind, reason = NETWORK, f"could not reach Slack ({type(exc).__name__})"
+        kind, reason = _network_error(client, exc)
         log.warning("posting to %s: %s; will retry", item.channel_id, reason)
-        return _retry_later(sessions, item, reason, kind, now, report, None)
+        unsure = _may_have_reached_slack(exc)
+        return _retry_later(sessions, item, reason, kind, now, report, None, unsure=unsure)
     with sessions.begin() as session:
         mark_posted(session, item, response.get("ts"), utcnow())
     report.posted += 1
@@ -392,7 +425,7 @@ def _on_slack_error(
         log.warning("subscription(s) in %s marked broken: %s", item.channel_id, reason)
         report.broken.append(f"{item.channel_id}: {reason}")
         return _PostOutcome(drop_channel=True, stop=reason if token else None)
-    if response.status_code == 429 or error == "ratelimited":
+    if is_rate_limit(response):
         retry_after = _retry_after(response.headers)
         reason = f"Slack rate limit (HTTP 429, Retry-After {retry_after:.0f}s)"
         return _retry_later(sessions, item, reason, RATE_LIMITED, now, report, retry_after)
@@ -400,12 +433,78 @@ def _on_slack_error(
         reason = f"Slack answered HTTP {response.status_code}" + (f" ({code})" if code else "")
     else:
         reason = f"Slack answered {error}"
-    return _retry_later(sessions, item, reason, SLACK_ERROR, now, report, None)
+    if is_slack_side(response):
+        unsure = may_have_been_done(response)
+        return _retry_later(sessions, item, reason, SLACK_ERROR, now, report, None, unsure=unsure)
+    return _retry_later(sessions, item, reason, REFUSED, now, report, None)
+
+
+def _check_first(
+    sessions: sessionmaker[Session],
+    client: WebClient,
+    item: OutboxItem,
+    now: datetime,
+    report: DeliveryReport,
+) -> _PostOutcome | None:
+    """When an earlier try may have gone through, look for it in the channel first; None means
+    post (it is not there, or the token may not look)."""
+    with sessions() as session:
+        state = post_state(session, item)
+    if not state.unsure:
+        return None
+    key = delivery_key(item.kind, item.id)
+    try:
+        check = find_posted(client, item.channel_id, key, state.first_claimed_at or utcnow())
+    except SlackApiError as exc:
+        response = exc.response
+        where = "checking the channel for an earlier try: "
+        if is_rate_limit(response):
+            retry_after = _retry_after(response.headers)
+            reason = f"{where}Slack rate limit (HTTP 429, Retry-After {retry_after:.0f}s)"
+            return _retry_later(
+                sessions, item, reason, RATE_LIMITED, now, report, retry_after, unsure=True
+            )
+        code = response.get("error")
+        reason = f"{where}Slack answered HTTP {response.status_code}" + (
+            f" ({code})" if code else ""
+        )
+        return _retry_later(sessions, item, reason, SLACK_ERROR, now, report, None, unsure=True)
+    except Exception as exc:  # network trouble, as for a post
+        kind, reason = _network_error(client, exc)
+        reason = f"checking the channel for an earlier try: {reason}"
+        return _retry_later(sessions, item, reason, kind, now, report, None, unsure=True)
+    if isinstance(check, Found):
+        with sessions.begin() as session:
+            mark_found(session, item, check.ts, utcnow())
+        log.info("%s in %s had gone through (ts %s)", key, item.channel_id, check.ts)
+        report.found += 1
+        return _PostOutcome()
+    if isinstance(check, CannotLook):
+        log.warning(
+            "cannot read %s's history (%s) to see whether %s went through; posting it again "
+            "(add the channels:history and groups:history scopes)",
+            item.channel_id,
+            check.error,
+            key,
+        )
+    return None
+
+
+def _network_error(client: WebClient, exc: BaseException) -> tuple[str, str]:
+    """The kind and words of a failed call that got no answer."""
+    if _is_timeout(exc):
+        return TIMEOUT, f"Slack did not answer within {client.timeout}s (timeout)"
+    return NETWORK, f"could not reach Slack ({type(exc).__name__})"
 
 
 def _is_timeout(exc: BaseException) -> bool:
     """A read timeout, or urllib's URLError wrapping a connect timeout."""
     return isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
+
+
+def _may_have_reached_slack(exc: BaseException) -> bool:
+    """False only when no connection was made (refused, unknown host): nothing was sent."""
+    return not isinstance(getattr(exc, "reason", None), (ConnectionRefusedError, socket.gaierror))
 
 
 def _retry_after(headers: dict[str, object]) -> float:
@@ -427,20 +526,29 @@ def _retry_later(
     now: datetime,
     report: DeliveryReport,
     retry_after: float | None,
+    *,
+    unsure: bool = False,
 ) -> _PostOutcome:
+    """Put the row back: after Retry-After for a rate limit (not a try), after a back-off from
+    its failed tries otherwise; given up only when Slack refused it MAX_REFUSALS times.
+    `unsure`: some try may have gone through, so the next one checks the channel first."""
     with sessions.begin() as session:
-        attempts = attempts_of(session, item)
-        if retry_after is None and attempts >= MAX_ATTEMPTS:
+        if retry_after is not None:
+            defer(session, item, now + timedelta(seconds=retry_after), reason, unsure=unsure)
+            report.retrying += 1
+            return _PostOutcome(wait=retry_after, drop_channel=True)
+        state = post_state(session, item)
+        if kind == REFUSED and state.refusals + 1 >= MAX_REFUSALS:
             give_up(session, item, reason, kind)
             log.error(
-                "giving up on a post to %s after %d attempts: %s", item.channel_id, attempts, reason
+                "giving up on a post to %s: Slack refused it %d times: %s",
+                item.channel_id,
+                state.refusals + 1,
+                reason,
             )
             report.failed += 1
             return _PostOutcome()
-        delay = (
-            timedelta(seconds=retry_after) if retry_after is not None else _retry_delay(attempts)
-        )
-        release(session, item, now + delay, reason, kind)
+        release(session, item, now + _retry_delay(state.attempts), reason, kind, unsure=unsure)
     report.retrying += 1
     # The channel's later posts wait behind this one, so its order holds.
     return _PostOutcome(wait=retry_after or 0.0, drop_channel=True)

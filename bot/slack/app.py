@@ -21,12 +21,16 @@ from bot.slack.services import SlackServices
 BOT_EVENTS = ("app_home_opened", "app_mention", "message.im")
 BOT_SCOPES = (
     "app_mentions:read",  # app_mention events
+    # conversations.history, only for a post whose outcome is unknown (Slack did not answer in
+    # time, the process died mid-post): was it posted after all? Without them it is re-posted.
+    "channels:history",
     "channels:join",  # conversations.join: subscribing a public channel the bot is not in
     # conversations.list (App Home: the bot's channels) and conversations.info (subscribing:
     # is the bot in the channel?), for public and private channels respectively
     "channels:read",
     "chat:write",  # answers in DMs and threads, Share in channel, feed announcements
     "commands",  # /devops
+    "groups:history",
     "groups:read",
     "im:history",  # message.im events: direct messages to the bot
 )

@@ -14,7 +14,7 @@ from feedkit import Bot, rss_item, seed, with_new_item
 from slack_harness import SlackClientSim, wait_for
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot.db.outbox import MAX_ATTEMPTS
+from bot.db.outbox import MAX_REFUSALS
 from bot.delivery_log import DeliveryStatus, LogEntry, Waiting
 from bot.runtime import open_runtime
 from bot.slack.home import MAX_HOME_BLOCKS, home_view
@@ -76,10 +76,10 @@ def test_home_shows_waiting_rate_limited_posted_and_given_up(app_sim, bot, feed_
     fake_slack.queue(
         "chat.postMessage",
         {"ok": False, "error": "invalid_blocks"},
-        times=MAX_ATTEMPTS,
+        times=MAX_REFUSALS,
         channel="C0BAD",
     )
-    for _ in range(MAX_ATTEMPTS):
+    for _ in range(MAX_REFUSALS):
         bot.poll(timedelta(hours=2))
     gave_up_at = bot.now
     feed_server.serve("/e13.xml", with_new_item(with_new_item(seed(), HOSTILE), LATER), etag='"v3"')
@@ -149,5 +149,5 @@ def test_delivery_lines_keep_the_home_within_block_kit_limits():
     assert len(view["blocks"]) <= MAX_HOME_BLOCKS
     texts = [b["text"]["text"] for b in view["blocks"] if b["type"] == "section"]
     assert max(len(t) for t in texts) <= 3000
-    assert any("retrying at <!date^" in t and "(attempt 4 of 12)" in t for t in texts)
+    assert any("retrying at <!date^" in t and "(4 failed tries; retried" in t for t in texts)
     assert "<!here>" not in json.dumps(view)

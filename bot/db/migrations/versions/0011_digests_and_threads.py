@@ -2,14 +2,14 @@
 day-thread parents, and which digest or thread each delivery belongs to
 
 Revision ID: 0011
-Revises: 0009 (rebased onto 0010 at merge)
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
@@ -24,6 +24,10 @@ def _outbox_columns() -> list[sa.Column]:
         sa.Column("claimed_by", sa.String(length=64), nullable=True),
         sa.Column("posted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        # As 0010 added them to deliveries and notices: the retry and reconcile state.
+        sa.Column("refusals", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("unsure", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("first_claimed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("last_error_kind", sa.String(length=16), nullable=True),
         sa.Column("message_ts", sa.String(length=32), nullable=True),
