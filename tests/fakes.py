@@ -315,6 +315,8 @@ class FakeSlack:
             "text": args.get("text"),
             "bot_id": self.bot_id,
         }
+        if args.get("thread_ts"):
+            message["thread_ts"] = str(args["thread_ts"])
         if args.get("metadata"):
             metadata = args["metadata"]
             message["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
@@ -325,7 +327,8 @@ class FakeSlack:
         with self._lock:
             kept = list(reversed(self.history.get(str(args.get("channel")), [])))
         oldest = float(args.get("oldest") or 0)
-        found = [m for m in kept if float(m["ts"]) > oldest]
+        # As in Slack, a channel's history holds no thread replies (conversations.replies does).
+        found = [m for m in kept if float(m["ts"]) > oldest and "thread_ts" not in m]
         if str(args.get("include_all_metadata")).lower() not in ("1", "true"):
             found = [{k: v for k, v in m.items() if k != "metadata"} for m in found]
         start, limit = int(args.get("cursor") or 0), int(args.get("limit") or 100)

@@ -257,8 +257,9 @@ def test_a_thread_per_day_one_parent_and_replies_in_order(bot, feed_server, fake
     assert [p["text"] for p in parents] == [
         f"New in Ops Blog — {d:%A}, {d.day} {d:%B %Y}" for d in (day, day + timedelta(days=1))
     ]
-    # The fake Slack gives posts increasing ts values: the parents' are the first and the 7th.
-    first_ts, second_ts = "1700000001.000100", "1700000007.000100"
+    # The parents' ts as Slack gave them: what their replies must name as thread_ts.
+    shown = [m for m in fake_slack.messages("C0OPS") if "thread_ts" not in m]
+    first_ts, second_ts = (m["ts"] for m in shown)
     replies = [(p["thread_ts"], posted_title(p)) for p in posts if "thread_ts" in p]
     assert replies == [
         (first_ts, "M 0"),
