@@ -22,6 +22,7 @@ from bot.db.models import Article, Delivery, Feed, Notice, Subscription
 from bot.db.outbox import CLAIM_LEASE, MAX_REFUSALS, MODELS, RATE_LIMITED, REFUSED
 from bot.db.sql import aware
 from bot.plaintext import one_line, stored_line
+from bot.slack.notices import render_notice
 
 # Why a post is still waiting (LogEntry.reason, DeliveryStatus.reason).
 QUEUED = "queued"  # due: goes out on the next delivery run
@@ -249,10 +250,6 @@ def entry_detail(entry: LogEntry, when: Callable[[datetime], str]) -> str:
 # -- reading the outbox ------------------------------------------------------------------------
 
 
-def _model(kind: str) -> type[Delivery] | type[Notice]:
-    return Delivery if kind == "article" else Notice
-
-
 def _owed(session: Session, channel_ids: set[str] | None = None) -> list[Owed]:
     """Every pending or claimed post (of the given channels), with its subscription's state;
     digest messages and day-thread parents too, since later posts wait behind them."""
@@ -301,9 +298,9 @@ def _owed(session: Session, channel_ids: set[str] | None = None) -> list[Owed]:
     return found
 
 
-def notice_plain(text: str) -> str:
-    """A stored notice (escaped mrkdwn) as one plain line: links shown by their label."""
-    unlinked = _MRKDWN_LINK.sub(lambda m: m.group(2) or m.group(3) or "", text)
+def notice_plain(stored: str) -> str:
+    """A stored notice as one plain line, worded as in Slack: links shown by their label."""
+    unlinked = _MRKDWN_LINK.sub(lambda m: m.group(2) or m.group(3) or "", render_notice(stored))
     return one_line(html.unescape(unlinked.replace("\u200b", "").replace("*", "")), 300)
 
 
@@ -319,7 +316,7 @@ def _entries(
     states: Sequence[str],
     since: datetime | None = None,
 ) -> list[LogEntry]:
-    model = _model(kind)
+    model = MODELS[kind]
     title: Any = Article.title if kind == "article" else Notice.text
     url: Any = Article.url if kind == "article" else Feed.site_url
     query = (

@@ -358,3 +358,16 @@ def test_paused_and_broken_subscriptions_hold_nothing_of_other_feeds():
     broken = owed(2, subscription_id=3, sub_status="broken", sub_reason="archived")
     other = owed(3, subscription_id=2)
     assert reasons(paused, broken, other) == ["paused", "broken", "queued"]
+
+
+def test_a_notice_reads_in_the_log_as_it_does_in_slack():
+    """Notices are stored as plain facts; the log words them, not their JSON."""
+    from bot.db.outbox import notice_payload
+    from bot.delivery_log import notice_plain
+
+    stored = notice_payload("gone", feed="Ops Blog", url="https://ops.example/feed.xml")
+    line = notice_plain(stored)
+    assert "Ops Blog is gone: https://ops.example/feed.xml answered HTTP 410" in line
+    assert "{" not in line and '"kind"' not in line
+    # Rows stored before notices were facts hold finished mrkdwn: still one plain line.
+    assert notice_plain(":no_entry: *Old* is <https://x.example/|gone>") == ":no_entry: Old is gone"
