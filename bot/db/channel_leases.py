@@ -58,6 +58,19 @@ def take_channel(
     return ChannelTurn(True, aware(last))
 
 
+def keep_channel(
+    session: Session, channel_id: str, worker: str, now: datetime, lease: timedelta = CHANNEL_LEASE
+) -> bool:
+    """Renew a channel this worker owns (one UPDATE, for every post); False when it is not the
+    owner any more (its lease lapsed and another replica took the channel)."""
+    result = session.execute(
+        update(ChannelLease)
+        .where(ChannelLease.channel_id == channel_id, ChannelLease.owner == worker)
+        .values(lease_until=now + lease)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def posted_in_channel(
     session: Session, channel_id: str, worker: str, now: datetime, lease: timedelta = CHANNEL_LEASE
 ) -> None:

@@ -37,7 +37,12 @@ from slack_sdk.http_retry.builtin_handlers import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from bot.db.channel_leases import posted_in_channel, release_channels, take_channel
+from bot.db.channel_leases import (
+    keep_channel,
+    posted_in_channel,
+    release_channels,
+    take_channel,
+)
 from bot.db.models import utcnow
 from bot.db.outbox import (
     CHANNEL,
@@ -315,7 +320,7 @@ def _deliver_pass(
             del queues[channel]
         with sessions.begin() as session:
             # Renewed before each post; lost only if this replica stalled past the lease.
-            if not take_channel(session, channel, worker, utcnow()).owned:
+            if not keep_channel(session, channel, worker, utcnow()):
                 owned.discard(channel)
                 queues.pop(channel, None)
                 continue

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from bot.db.channel_leases import (
     CHANNEL_LEASE,
+    keep_channel,
     posted_in_channel,
     release_channels,
     take_channel,
@@ -46,3 +47,14 @@ def test_releasing_leaves_others_leases_alone(sessions):
         release_channels(s, {"C1"}, "replica-b", now)
     with sessions.begin() as s:
         assert not take_channel(s, "C1", "replica-b", now).owned
+
+
+def test_only_the_owner_renews_and_not_after_losing_the_channel(sessions):
+    now = utcnow()
+    with sessions.begin() as s:
+        assert take_channel(s, "C1", "replica-a", now).owned
+        assert keep_channel(s, "C1", "replica-a", now)
+        assert not keep_channel(s, "C1", "replica-b", now)
+    with sessions.begin() as s:  # A stalled past its lease and B took the channel
+        assert take_channel(s, "C1", "replica-b", now + CHANNEL_LEASE).owned
+        assert not keep_channel(s, "C1", "replica-a", now + CHANNEL_LEASE)
