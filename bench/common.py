@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import statistics
+import tempfile
 import time
-from contextlib import closing
+import uuid
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.session import make_engine, session_factory, upgrade
@@ -134,3 +137,24 @@ def build_store(tmp: str, corpus: str) -> tuple[sessionmaker[Session], Answerer,
     with sessions() as session:
         save_cached_embeddings(session)
     return sessions, answerer, built
+
+
+@contextmanager
+def fresh_database(url: str | None) -> Iterator[str]:
+    """A store URL for one run: a new schema on the given PostgreSQL server (dropped after), the
+    given SQLite URL, or a temporary SQLite file."""
+    if url is None or not url.startswith("postgresql"):
+        with tempfile.TemporaryDirectory() as tmp:
+            yield url or f"sqlite:///{tmp}/bench.db"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        sep = "&" if "?" in url else "?"
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -43,8 +43,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -55,6 +53,8 @@ from urllib.parse import parse_qs, urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.common import fresh_database  # noqa: E402
 
 CHANNELS = ("C0FAULTS1", "C0FAULTS2")
 CHANNEL_LEASE_S = 20  # bot.db.channel_leases.CHANNEL_LEASE, read by the bot processes
@@ -197,27 +197,6 @@ def serve(slack: Slack, feed: bytes) -> tuple[ThreadingHTTPServer, int]:
 # -- stores ------------------------------------------------------------------------------------
 
 
-@contextmanager
-def database(base_url: str | None, tmp: str):
-    """A fresh SQLite file, or a fresh schema on the given PostgreSQL server."""
-    if not base_url:
-        yield f"sqlite:///{tmp}/faults-{uuid.uuid4().hex[:6]}.db"
-        return
-    from sqlalchemy import create_engine, text
-
-    schema = f"faults_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base_url else "?"
-    try:
-        yield f"{base_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def env_for(db_url: str, port: int, interval: float, timeout: float) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEVOPSBOT_"))}
     env.update(
@@ -309,7 +288,7 @@ def run_replicas(args, n: int, tmp: str) -> Score:
     slack = Slack(delay=0.05)
     server, port = serve(slack, feed_xml(args.entries))
     try:
-        with database(args.database_url, tmp) as db:
+        with fresh_database(args.database_url) as db:
             env = env_for(db, port, args.interval, 5.0)
             prepare(env, port, args.entries)
             procs = [worker(env) for _ in range(n)]
@@ -328,7 +307,7 @@ def run_kills(args, tmp: str) -> Score:
         slack = Slack(delay=0.3)
         server, port = serve(slack, feed_xml(args.entries))
         try:
-            with database(args.database_url, tmp) as db:
+            with fresh_database(args.database_url) as db:
                 env = env_for(db, port, args.interval, 5.0)
                 prepare(env, port, args.entries)
                 victim = worker(env, idle=30)
@@ -356,7 +335,7 @@ def run_slack_faults(
     slack = Slack(plan=list(plan), delay=0.02, history_error=history_error)
     server, port = serve(slack, feed_xml(args.entries))
     try:
-        with database(args.database_url, tmp) as db:
+        with fresh_database(args.database_url) as db:
             env = env_for(db, port, args.interval, timeout)
             prepare(env, port, args.entries)
             # Retry delays of 30 s and more: each later run's clock is further ahead.

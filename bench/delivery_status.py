@@ -15,42 +15,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, insert, select, text, update
+from sqlalchemy import insert, select, text, update
 
+from bench.common import fresh_database
 from bot.db.models import Article, Delivery, Feed, Source, Subscription, utcnow
 from bot.db.session import make_engine, session_factory, upgrade
 from bot.delivery_log import delivery_log
 from bot.subscriptions import list_subscriptions
-
-
-@contextmanager
-def database(url: str | None) -> Iterator[str]:
-    """The URL to use: a fresh PostgreSQL schema, or a temporary SQLite file."""
-    if url is None or not url.startswith("postgresql"):
-        with tempfile.TemporaryDirectory() as tmp:
-            yield url or f"sqlite:///{tmp}/bench.db"
-        return
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        sep = "&" if "?" in url else "?"
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def fill(sessions, feeds: int, channels: int, articles: int) -> int:
@@ -126,7 +104,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    with database(args.database_url) as url:
+    with fresh_database(args.database_url) as url:
         engine = make_engine(url)
         upgrade(engine)
         sessions = session_factory(engine)

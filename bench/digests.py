@@ -17,22 +17,19 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
 from fakes import FakeSlack, FeedServer  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench.common import fresh_database  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.db.models import utcnow  # noqa: E402
 from bot.runtime import Runtime, open_runtime  # noqa: E402
@@ -42,26 +39,6 @@ from bot.subscriptions import subscribe  # noqa: E402
 
 CHANNEL = "C0BENCH01"
 LINE = re.compile(r"^• <[^|>]+\|Entry (\d+)>$", re.M)
-
-
-@contextmanager
-def database(url: str | None) -> Iterator[str]:
-    """The URL to use: a fresh PostgreSQL schema, or a temporary SQLite file."""
-    if url is None or not url.startswith("postgresql"):
-        with tempfile.TemporaryDirectory() as tmp:
-            yield url or f"sqlite:///{tmp}/bench.db"
-        return
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        sep = "&" if "?" in url else "?"
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def feed(entries: int) -> bytes:
@@ -99,7 +76,7 @@ def tick(runtime: Runtime, when: datetime) -> PollReport:
 def run(entries: int, database_url: str | None) -> dict[str, object]:
     feeds, slack = FeedServer().start(), FakeSlack().start()
     try:
-        with database(database_url) as url:
+        with fresh_database(database_url) as url:
             first = replica(url, slack)
             feed_url = feeds.serve("/ops.xml", feed(0))
             with first.sessions.begin() as session:
