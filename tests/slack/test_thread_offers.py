@@ -10,13 +10,12 @@ import time
 from typing import Any
 
 import pytest
-from conftest import make_settings
 from slack_harness import SlackClientSim, block_texts, buttons, wait_for
 from slack_sdk import WebClient
 from sqlalchemy import select
 
 from bot.db.models import AskedQuestion, UnansweredThread
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime
 from bot.slack.services import SlackServices
 from bot.slack.thread_offer_blocks import ACTION_SAVE_THREAD_ANSWER
 from bot.slack.thread_offers import thread_reply
@@ -238,15 +237,6 @@ def test_an_asker_who_left_does_not_cost_the_replier_their_offer(
 
 
 # -- two replicas over one database (SQLite and PostgreSQL) -----------------------------------
-
-
-@pytest.fixture
-def replicas(db_url, fake_slack):
-    """Two services on separate engines over one database, like two running replicas."""
-    runtimes = [open_runtime(make_settings(db_url, fake_slack.api_url)) for _ in range(2)]
-    yield [SlackServices(rt) for rt in runtimes]
-    for rt in runtimes:
-        rt.engine.dispose()
 
 
 def test_two_replicas_given_the_same_reply_offer_once(replicas, fake_slack):
