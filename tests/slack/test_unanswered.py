@@ -16,7 +16,7 @@ QUESTION = "how do I rotate the vault root token"
 
 def _ask(
     services: SlackServices,
-    user: str,
+    user: str | None,
     *,
     answered: bool = False,
     question: str = QUESTION,
