@@ -81,7 +81,7 @@ def home_view(
 
 
 def _unanswered_blocks(unanswered: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
-    """ "Questions nobody could answer": what the team should write notes for."""
+    """The "Questions nobody could answer" section: what the team should write notes for."""
     blocks: list[dict[str, Any]] = [divider(), section("*Questions nobody could answer*")]
     if not unanswered:
         blocks.append(
