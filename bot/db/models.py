@@ -343,6 +343,23 @@ class AskedQuestion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class UnansweredThread(Base):
+    """A channel thread where the bot answered a mention with "I don't know". The first human
+    reply there offers the asker and the replier to save that reply (once: `offered_at`)."""
+
+    __tablename__ = "unanswered_threads"
+    __table_args__ = (UniqueConstraint("channel_id", "thread_ts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    asker_id: Mapped[str] = mapped_column(String(32))
+    question: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    replier_id: Mapped[str | None] = mapped_column(String(32))
+    offered_at: Mapped[datetime | None] = mapped_column()
+
+
 class HandledEvent(Base):
     """An Events API event_id some replica already took on; the key makes retries no-ops."""
 

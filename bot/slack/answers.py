@@ -33,6 +33,7 @@ from bot.slack.asked import SURFACE_SHARE, AskedQuestions
 from bot.slack.command_blocks import help_message
 from bot.slack.events_seen import EventClaims
 from bot.slack.subcommands import question_text
+from bot.slack.thread_offers import ThreadOffers
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,17 @@ def conversation_question(event: dict[str, Any], bot_user_id: str | None) -> str
 class Answers:
     """Answers questions wherever they are asked, and serves the buttons under an answer."""
 
-    def __init__(self, runtime: Runtime, asked: AskedQuestions, events: EventClaims) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        asked: AskedQuestions,
+        events: EventClaims,
+        offers: ThreadOffers,
+    ) -> None:
         self.runtime = runtime
         self.asked = asked
         self.events = events
+        self.offers = offers
 
     def answer(self, question: str, limit: int = 3) -> Answer:
         """Search the store and attach what the message shows (articles' dates)."""
@@ -85,11 +93,12 @@ class Answers:
         surface: str,
         style: Style,
         send: Send,
-    ) -> None:
+    ) -> Answer:
         """Answer, deliver through `send`, then record the question (after, so it never delays)."""
         answer = self.answer(question)
         send(answer_message(answer, style))
         self.asked.record(answer, user_id=user_id, channel_id=channel_id, surface=surface)
+        return answer
 
     def shown_answer(self, value: str | None) -> Answer | None:
         """The answer a button belongs to: the chunks the user saw, or a fresh search."""
@@ -176,14 +185,23 @@ class Answers:
         if not question:
             send(help_message(bool(self.runtime.settings.admins)))
             return
-        self.answer_and_send(
+        user = event.get("user")
+        answer = self.answer_and_send(
             question,
-            user_id=event.get("user"),
+            user_id=user,
             channel_id=channel,
             surface=surface,
             style="conversation",
             send=send,
         )
+        if surface != "mention" or not thread_ts:
+            return
+        # Posted. A thread where the bot said "I don't know" (no answer, not even a tentative
+        # closest match) waits for a person's answer; one where it answered does not.
+        if not answer.shows_best and user:
+            self.offers.remember(channel, thread_ts, user, answer.question)
+        elif event.get("thread_ts"):
+            self.offers.forget(channel, thread_ts)
 
 
 # -- store reads for rendering ---------------------------------------------------------------

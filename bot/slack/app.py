@@ -18,7 +18,15 @@ from bot.slack.listeners import actions, commands, events, home
 from bot.slack.services import SlackServices
 
 # What the listeners use, and so exactly what app_manifest.yml declares (a test compares them).
-BOT_EVENTS = ("app_home_opened", "app_mention", "message.im")
+BOT_EVENTS = (
+    "app_home_opened",
+    "app_mention",
+    # Replies in channel threads where the bot said "I don't know" (the first one gets an offer
+    # to save it); delivered under the channels:history / groups:history scopes.
+    "message.channels",
+    "message.groups",
+    "message.im",
+)
 BOT_SCOPES = (
     "app_mentions:read",  # app_mention events
     # conversations.history, only for a post whose outcome is unknown (Slack did not answer in

@@ -1,10 +1,11 @@
-"""Asked questions: recorded for App Home's "most asked", shown only under the privacy rule."""
+"""Asked questions: recorded for App Home's "most asked" and "questions nobody could answer",
+shown only under their privacy rules."""
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
 from bot.db.models import AskedQuestion
 from bot.knowledge.analysis import question_key
@@ -23,6 +24,9 @@ _PUBLIC_SURFACES = ("mention", SURFACE_SHARE)
 # Conversation ids: C… channels; D… DMs and G… group DMs (or legacy private groups) hold only a
 # few people, so a mention or share there does not make a question public.
 _CHANNEL_PREFIX = "C"
+# "Questions nobody could answer" names questions the bot failed on, so being asked in public
+# is not enough: only this many different people asking one puts it on the list.
+UNANSWERED_MIN_ASKERS = 3
 
 
 class AskedQuestions:
@@ -80,6 +84,46 @@ class AskedQuestions:
         with self.runtime.sessions() as session:
             # A share whose ask was not recorded (truncated button value) still counts once.
             return [(q, max(int(n or 0), 1)) for q, n in session.execute(stmt)]
+
+    def unanswered(self, limit: int = 10) -> list[tuple[str, int]]:
+        """Questions the bot could not answer that Home may show everyone, with how many
+        different people asked them since, most askers first.
+
+        A question (by normalized key) is listed once UNANSWERED_MIN_ASKERS different people
+        asked it without an answer since the bot last answered it, if ever: answered once (a
+        note was added), it drops off, and should it fail again it counts from zero. Only its
+        text and the number of askers leave the store.
+        """
+        is_ask = AskedQuestion.surface != SURFACE_SHARE
+        last_answered = (
+            select(
+                AskedQuestion.question_key.label("key"), func.max(AskedQuestion.id).label("last")
+            )
+            .where(is_ask, AskedQuestion.answered)
+            .group_by(AskedQuestion.question_key)
+            .subquery()
+        )
+        askers = func.count(AskedQuestion.user_id.distinct())
+        text = func.coalesce(
+            func.max(case((_public_row(), AskedQuestion.question))),
+            func.max(AskedQuestion.question),
+        )
+        stmt = (
+            select(text, askers)
+            .select_from(AskedQuestion)
+            .outerjoin(last_answered, last_answered.c.key == AskedQuestion.question_key)
+            .where(
+                is_ask,
+                ~AskedQuestion.answered,
+                or_(last_answered.c.last.is_(None), AskedQuestion.id > last_answered.c.last),
+            )
+            .group_by(AskedQuestion.question_key)
+            .having(askers >= UNANSWERED_MIN_ASKERS)
+            .order_by(askers.desc(), func.max(AskedQuestion.id).desc())
+            .limit(limit)
+        )
+        with self.runtime.sessions() as session:
+            return [(q, int(n)) for q, n in session.execute(stmt)]
 
 
 def _public_row() -> ColumnElement[bool]:

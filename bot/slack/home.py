@@ -1,7 +1,9 @@
-"""The App Home tab, as a pure builder: how to ask, subscriptions with health, top questions.
+"""The App Home tab, as a pure builder: how to ask, subscriptions with health, top questions,
+questions nobody could answer.
 
-Every user sees the same Home, so the top questions arrive already filtered for privacy
-(AskedQuestions.top) as bare (text, count) pairs: nothing here can name who asked.
+Every user sees the same Home, so the questions arrive already filtered for privacy
+(AskedQuestions.top, AskedQuestions.unanswered) as bare (text, count) pairs: nothing here can
+name who asked.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from bot.slack.text import escape, truncate
 MAX_HOME_BLOCKS = 100
 MAX_HOME_FEEDS = 60
 MAX_TOP_QUESTIONS = 10
+MAX_UNANSWERED = 10
 
 
 def home_view(
@@ -25,9 +28,11 @@ def home_view(
     *,
     scoped: bool = True,
     can_manage: bool = False,
+    unanswered: Sequence[tuple[str, int]] = (),
 ) -> dict[str, Any]:
     """A `home` view for views.publish; `scoped` says subs are those of the bot's channels;
-    `can_manage` adds the feed controls (a subscribe button, a menu per subscription)."""
+    `can_manage` adds the feed controls (a subscribe button, a menu per subscription);
+    `unanswered` holds (question, different askers) the bot could not answer."""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "devopsbot", "emoji": True}},
         section(
@@ -71,4 +76,30 @@ def home_view(
                 " or someone asked or shared one in a channel."
             )
         )
+    blocks.extend(_unanswered_blocks(unanswered))
     return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
+
+
+def _unanswered_blocks(unanswered: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
+    """The "Questions nobody could answer" section: what the team should write notes for."""
+    blocks: list[dict[str, Any]] = [divider(), section("*Questions nobody could answer*")]
+    if not unanswered:
+        blocks.append(
+            context(
+                "None for now. A question shows up here once at least three people asked"
+                " it and I had no answer; it drops off once I can answer it."
+            )
+        )
+        return blocks
+    lines = [
+        f"{n}. {escape(truncate(q, 200))} _(asked by {askers} people)_"
+        for n, (q, askers) in enumerate(unanswered[:MAX_UNANSWERED], start=1)
+    ]
+    blocks.append(section("\n".join(lines)))
+    blocks.append(
+        context(
+            "A note in the team's notes answers these next time (`devopsbot notes load`),"
+            " or save a good reply from a thread with *Save this answer*."
+        )
+    )
+    return blocks

@@ -1,6 +1,6 @@
-"""App Home: the subscriptions of the bot's channels (with controls for those who manage feeds)
-and the most asked questions; the subscribe and edit modals go through the same subscription
-service as the CLI."""
+"""App Home: the subscriptions of the bot's channels (with controls for those who manage feeds),
+the most asked questions and those nobody could answer; the subscribe and edit modals go
+through the same subscription service as the CLI."""
 
 from __future__ import annotations
 
@@ -76,6 +76,7 @@ class HomeTab:
             subs,
             self.asked.top(),
             scoped=scoped,
+            unanswered=self.asked.unanswered(),
             can_manage=is_admin(self.runtime.settings, user_id),
         )
         client.views_publish(user_id=user_id, view=view)

@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.runtime import Runtime, open_runtime
 from bot.slack.app import create_app
 from bot.slack.runner import HttpServer, health_check, make_wsgi, prepare_store
+from bot.slack.services import SlackServices
 
 
 def make_settings(db_url: str, api_url: str, **overrides: object) -> Settings:
@@ -69,6 +70,15 @@ def slack_runtime(slack_settings) -> Iterator[Runtime]:
     prepare_store(runtime)
     yield runtime
     runtime.engine.dispose()
+
+
+@pytest.fixture
+def replicas(db_url, fake_slack) -> Iterator[list[SlackServices]]:
+    """Two services on separate engines over one database, like two running replicas."""
+    runtimes = [open_runtime(make_settings(db_url, fake_slack.api_url)) for _ in range(2)]
+    yield [SlackServices(rt) for rt in runtimes]
+    for rt in runtimes:
+        rt.engine.dispose()
 
 
 def serve_app(runtime: Runtime) -> HttpServer:
