@@ -31,6 +31,7 @@ _EMPHASIS = re.compile(r"(?<!\w)[*_~](?=\S)(.+?)(?<=\S)[*_~](?!\w)")
 _SLUG_DROP = re.compile(r"[^a-z0-9]+")
 
 
+
 def unescape_entities(text: str) -> str:
     """Slack's three entities back to characters (`&amp;` last, so `&amp;lt;` stays `&lt;`)."""
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -89,7 +90,22 @@ def mrkdwn_to_markdown(text: str) -> str:
     joined = re.sub(r"[ \t]+\n(```)", r"\n\1", joined)
     joined = re.sub(r"(\n```\n)[ \t]+", r"\1", joined)
     joined = re.sub(r"\n{3,}", "\n\n", joined)
-    return joined.strip("\n")
+    return _hard_breaks(joined.strip("\n"))
+
+
+def _hard_breaks(markdown: str) -> str:
+    """Slack shows every newline; Markdown joins lines unless they end in a hard break."""
+    lines = markdown.split("\n")
+    fenced = False
+    for i, line in enumerate(lines):
+        fence = line.strip() == "```"
+        if fence:
+            fenced = not fenced
+            continue
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if not fenced and line.strip() and following.strip() and following.strip() != "```":
+            lines[i] = line.rstrip() + "  "
+    return "\n".join(lines)
 
 
 def mrkdwn_plain(text: str) -> str:

@@ -43,9 +43,12 @@ def _author(message: dict[str, Any]) -> str | None:
 
 
 def thread_text(messages: list[dict[str, Any]]) -> tuple[str, bool]:
-    """The messages' texts, one paragraph each, within the text field (and whether it was cut)."""
+    """The messages' texts, one line each, within the text field (and whether it was cut).
+
+    One line each, not one paragraph: a question and its answers then make one chunk, which
+    answers a question better than the question alone would."""
     parts = [str(m.get("text") or "").strip() for m in messages]
-    text = "\n\n".join(p for p in parts if p)
+    text = "\n".join(p for p in parts if p)
     if len(text) <= TEXT_MAX:
         return text, False
     cut = text[: TEXT_MAX - 1]
