@@ -31,7 +31,6 @@ _EMPHASIS = re.compile(r"(?<!\w)[*_~](?=\S)(.+?)(?<=\S)[*_~](?!\w)")
 _SLUG_DROP = re.compile(r"[^a-z0-9]+")
 
 
-
 def unescape_entities(text: str) -> str:
     """Slack's three entities back to characters (`&amp;` last, so `&amp;lt;` stays `&lt;`)."""
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

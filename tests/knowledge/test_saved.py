@@ -57,7 +57,8 @@ def test_slack_markup_becomes_markdown_and_code_stays_code():
         "<#C0OPS|ops> &amp; <!here>\n• first\n• `a *not bold* span`"
     )
     markdown = mrkdwn_to_markdown(text)
-    assert markdown.startswith("**Restart** it with\n```\nkubectl rollout restart deploy/api\n```\n")
+    fenced = "```\nkubectl rollout restart deploy/api\n```\n"
+    assert markdown.startswith("**Restart** it with\n" + fenced)
     assert "[the docs](https://kubernetes.io/docs)" in markdown
     assert "<https://example.com>" in markdown
     assert "thanks @U123 in #ops & @here" in markdown
@@ -89,11 +90,11 @@ def test_a_title_is_the_first_line_as_plain_words():
 
 
 def test_the_document_has_front_matter_the_chunker_and_yaml_both_read():
-    note = saved(title="Bob's \"quoted\" title: yes", channel_name="ops")
+    note = saved(title='Bob\'s "quoted" title: yes', channel_name="ops")
     document = note_document(note)
     front = yaml.safe_load(document.split("---\n")[1])
     assert front == {
-        "title": "Bob's \"quoted\" title: yes",
+        "title": 'Bob\'s "quoted" title: yes',
         "section": "ops",
         "author": "U0AUTHOR",
         "saved_by": "U0SAVER",
@@ -103,8 +104,8 @@ def test_the_document_has_front_matter_the_chunker_and_yaml_both_read():
         "saved_at": "2026-12-01T09:30:00+00:00",
         "source": "slack:T1/C0OPS/1700000000.000100",
     }
-    assert note_title(document) == "Bob's \"quoted\" title: yes"
-    assert "# ops\n\n## Bob's \"quoted\" title: yes\n\nRun `vault write" in document
+    assert note_title(document) == 'Bob\'s "quoted" title: yes'
+    assert '# ops\n\n## Bob\'s "quoted" title: yes\n\nRun `vault write' in document
 
 
 def test_chunks_carry_the_title_the_section_and_the_permalink():
@@ -208,7 +209,8 @@ def test_an_exported_folder_loads_back_as_the_same_chunks(sessions, tmp_path: Pa
             (c.title, c.section, c.text)
             for c in session.scalars(select(Chunk).join(Source).where(Source.kind == "slack"))
         )
-    assert sorted(p.name for p in written) == sorted(p.name for p in (tmp_path / "export").iterdir())
+    on_disk = sorted(p.name for p in (tmp_path / "export").iterdir())
+    assert sorted(p.name for p in written) == on_disk
     assert len(written) == 2
     with sessions() as session:  # a second export writes the same files, byte for byte
         again = export_notes(session, tmp_path / "export")
@@ -218,9 +220,7 @@ def test_an_exported_folder_loads_back_as_the_same_chunks(sessions, tmp_path: Pa
         report = sync_notes(session, [tmp_path / "export"])
     assert len(report.loaded) == 2
     with sessions() as session:
-        titles = sorted(
-            session.scalars(select(Source.title).where(Source.kind == "notes")).all()
-        )
+        titles = sorted(session.scalars(select(Source.title).where(Source.kind == "notes")).all())
         loaded = sorted(
             (c.title, c.section, c.text)
             for c in session.scalars(select(Chunk).join(Source).where(Source.kind == "notes"))

@@ -248,7 +248,7 @@ def test_saved_notes_are_edited_and_deleted_from_the_answer_menu_by_their_saver_
         "U0OTHER", CALLBACK_SAVE, save_form("Mine", "", "x"), view["private_metadata"]
     )
     assert "Only the person who saved this note" in forged.json()["errors"]["title"]
-    edited = "Run `make rotate-staging-db` (it rotates the staging database secret and restarts the API)."
+    edited = "Run `make rotate-staging-db` (it rotates the staging secret and restarts the API)."
     done = submit(
         sim, fake_slack, "U0SAVER", view, save_form("Rotate the staging DB password", "ops", edited)
     )

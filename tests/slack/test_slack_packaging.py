@@ -49,7 +49,7 @@ def test_manifest_declares_the_save_shortcut_and_the_history_scopes_it_reads_thr
     shortcuts = manifest["features"]["shortcuts"]
     assert {s["callback_id"]: s["name"] for s in shortcuts} == SHORTCUTS
     assert [s["type"] for s in shortcuts] == ["message"]  # on a message or thread reply
-    assert {"save_to_notes": "Save to DevOps notes"} == SHORTCUTS
+    assert SHORTCUTS == {"save_to_notes": "Save to DevOps notes"}
     # conversations.replies (a whole thread) in public and private channels; shortcuts need
     # `commands`, chat.getPermalink and views.open need no scope of their own.
     assert {"channels:history", "groups:history", "commands"} <= set(BOT_SCOPES)
