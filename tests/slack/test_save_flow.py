@@ -153,6 +153,17 @@ def test_the_shortcut_on_a_thread_parent_saves_the_whole_thread(
     assert "kubectl drain NODE" in text and "saved from #ops" in text
 
 
+def test_a_thread_the_bot_cannot_read_still_opens_on_the_message_and_says_so(slack_sim, fake_slack):
+    parent, _ = fake_slack.thread(
+        CHANNEL, {"user": "U0A", "text": "Why is the deploy stuck?"}, {"user": "U0B", "text": "…"}
+    )
+    fake_slack.queue("conversations.replies", {"ok": False, "error": "not_in_channel"})
+    slack_sim.message_shortcut(parent)
+    view = opened_view(fake_slack)
+    assert input_values(view)["text"] == "Why is the deploy stuck?"
+    assert "could not read the rest of the thread" in json.dumps(view)
+
+
 def test_a_private_channel_message_is_saved_only_once_the_saver_confirms(
     slack_sim, fake_slack, slack_runtime
 ):
