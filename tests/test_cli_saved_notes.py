@@ -99,6 +99,10 @@ def test_notes_list_kind_slack_shows_the_saved_notes_as_a_table_and_as_json(env,
     assert first["permalink"] == "https://test.slack.com/archives/C0OPS/p1700000000000100"
     assert first["source"] == "slack:T1/C0OPS/1700000000.000100"
     assert datetime.fromisoformat(first["saved_at"]).tzinfo is not None
+    # `ask` answers from them too, naming where they were saved and linking the message.
+    top = json.loads(run(["ask", "--json", "new secret for the staging db"], env).stdout)
+    assert top["results"][0]["source"] == "saved from #ops"
+    assert top["results"][0]["url"] == first["permalink"]
 
 
 def test_notes_list_kind_slack_says_how_to_save_one_when_there_are_none(env):

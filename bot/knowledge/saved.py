@@ -41,6 +41,8 @@ def _angle(match: re.Match[str], markdown: bool) -> str:
     body = match.group("body")
     target, _, label = body.partition("|")
     if target.startswith("@"):
+        if not markdown:  # a title reads better without "@U0123ABC" (often the bot itself)
+            return "@" + label if label else ""
         return "@" + (label or target[1:])
     if target.startswith("#"):
         return "#" + (label or target[1:])

@@ -85,6 +85,9 @@ def test_a_title_is_the_first_line_as_plain_words():
     assert title_from("\n*Deploy* <https://ci.example.com|the pipeline> `now`\nmore") == (
         "Deploy the pipeline now"
     )
+    assert title_from("<@UBOT> how do we *rotate* certs? cc <@U2|ana>") == (
+        "how do we rotate certs? cc @ana"
+    )
     assert title_from("word " * 60).endswith("…")
     assert len(title_from("word " * 60)) <= 150
 

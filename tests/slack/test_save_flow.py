@@ -207,7 +207,7 @@ def test_the_save_this_answer_button_opens_the_modal_on_its_thread(slack_sim, fa
     value = json.dumps({"channel": CHANNEL, "thread_ts": parent["ts"]})
     slack_sim.action(ACTION_SAVE_THREAD, value, user_id="U0KNOWS")
     values = input_values(opened_view(fake_slack))
-    assert values["title"] == "@UBOT how do we rotate the staging db password?"
+    assert values["title"] == "how do we rotate the staging db password?"
     assert reply["text"] in values["text"]
 
     slack_sim.action(ACTION_SAVE_THREAD, "not json", user_id="U0KNOWS", response="bad")
