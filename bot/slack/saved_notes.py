@@ -10,6 +10,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
 from bot.db.models import SlackNote
@@ -196,8 +197,14 @@ class SavedNotes:
             private=origin.private,
         )
         key = note_key(origin.team_id, origin.channel_id, origin.message_ts)
-        with self.runtime.sessions.begin() as session:
-            save_note(session, key, values)
+        for attempt in range(2):
+            try:
+                with self.runtime.sessions.begin() as session:
+                    save_note(session, key, values)
+                break
+            except IntegrityError:  # saved by someone else this very moment: replace theirs
+                if attempt:
+                    raise
         self.index_now()
         return _saved_text(form.title, origin.private)
 
