@@ -85,8 +85,13 @@ def _prefill(
     private: bool,
     team_id: str | None,
     partial: bool = False,
+    bot_user_id: str | None = None,
 ) -> Prefill:
-    text, truncated = thread_text(messages)
+    # The bot's own replies ("I don't know…", an answer it gave) are not the team's knowledge.
+    kept = messages[:1] + [
+        m for m in messages[1:] if not bot_user_id or m.get("user") != bot_user_id
+    ]
+    text, truncated = thread_text(kept)
     first = messages[0] if messages else {}
     return Prefill(
         title=title_from(str(first.get("text") or "")),
@@ -110,9 +115,10 @@ def message_prefill(
     channel_name: str,
     team_id: str | None,
     message: dict[str, Any],
+    bot_user_id: str | None = None,
 ) -> Prefill:
     """The modal for a message shortcut: the message, or the whole thread (conversations.replies)
-    when it was invoked on a thread's parent."""
+    when it was invoked on a thread's parent; the bot's own replies are left out."""
     name, private = conversation_facts(client, channel_id, channel_name)
     ts = str(message.get("ts") or "")
     is_parent = bool(message.get("reply_count")) or (
@@ -133,19 +139,31 @@ def message_prefill(
         private=private,
         team_id=team_id,
         partial=partial,
+        bot_user_id=bot_user_id,
     )
 
 
 def thread_prefill(
-    client: WebClient, *, channel_id: str, thread_ts: str, team_id: str | None
+    client: WebClient,
+    *,
+    channel_id: str,
+    thread_ts: str,
+    team_id: str | None,
+    bot_user_id: str | None = None,
 ) -> Prefill | None:
-    """The modal for a whole thread read with conversations.replies; None when unreadable."""
+    """The modal for a whole thread read with conversations.replies (the bot's own replies left
+    out); None when unreadable."""
     name, private = conversation_facts(client, channel_id)
     thread = _replies(client, channel_id, thread_ts)
     if not thread:
         return None
     return _prefill(
-        thread, channel_id=channel_id, channel_name=name, private=private, team_id=team_id
+        thread,
+        channel_id=channel_id,
+        channel_name=name,
+        private=private,
+        team_id=team_id,
+        bot_user_id=bot_user_id,
     )
 
 

@@ -77,7 +77,9 @@ class SavedNotes:
 
     # -- opening the modal ------------------------------------------------------------------
 
-    def open_from_shortcut(self, body: dict[str, Any], client: WebClient) -> Message | None:
+    def open_from_shortcut(
+        self, body: dict[str, Any], client: WebClient, bot_user_id: str | None = None
+    ) -> Message | None:
         """The message shortcut: open the modal on the message (or its whole thread)."""
         channel = body.get("channel") or {}
         message = body.get("message") or {}
@@ -90,13 +92,18 @@ class SavedNotes:
             channel_name=str(channel.get("name") or ""),
             team_id=(body.get("team") or {}).get("id"),
             message=message,
+            bot_user_id=bot_user_id,
         )
         if not open_save_modal(client, trigger, prefill):
             return notice("I could not open the form (Slack refused it); try again.", ":warning:")
         return None
 
     def open_from_thread(
-        self, value: str | None, body: dict[str, Any], client: WebClient
+        self,
+        value: str | None,
+        body: dict[str, Any],
+        client: WebClient,
+        bot_user_id: str | None = None,
     ) -> Message | None:
         """The "Save this answer" button: its value is `{"channel": …, "thread_ts": …}`."""
         try:
@@ -109,6 +116,7 @@ class SavedNotes:
             channel_id=channel,
             thread_ts=thread_ts,
             team_id=(body.get("team") or {}).get("id"),
+            bot_user_id=bot_user_id,
         )
         if prefill is None:
             return notice("I could not read that thread (invite me to the channel).", ":warning:")

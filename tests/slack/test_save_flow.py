@@ -199,9 +199,10 @@ def test_a_channel_the_bot_cannot_see_counts_as_private(slack_sim, fake_slack):
 
 
 def test_the_save_this_answer_button_opens_the_modal_on_its_thread(slack_sim, fake_slack):
-    parent, reply = fake_slack.thread(
+    parent, dunno, reply = fake_slack.thread(
         CHANNEL,
         {"user": "U0ASKS", "text": "<@UBOT> how do we rotate the staging db password?"},
+        {"user": "UBOT", "bot_id": "BBOT", "text": "I don't know: nothing in the notes covers it"},
         {"user": "U0KNOWS", "text": "`vault write -f database/rotate-root/staging-postgres`"},
     )
     value = json.dumps({"channel": CHANNEL, "thread_ts": parent["ts"]})
@@ -209,6 +210,7 @@ def test_the_save_this_answer_button_opens_the_modal_on_its_thread(slack_sim, fa
     values = input_values(opened_view(fake_slack))
     assert values["title"] == "how do we rotate the staging db password?"
     assert reply["text"] in values["text"]
+    assert dunno["text"] not in values["text"]  # the bot's own reply is not the team's knowledge
 
     slack_sim.action(ACTION_SAVE_THREAD, "not json", user_id="U0KNOWS", response="bad")
     assert "expired" in block_texts(slack_sim.wait_response("bad")[-1])

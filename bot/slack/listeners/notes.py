@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.slack.answer_blocks import ACTION_NOTE_MENU, Message
@@ -31,15 +31,18 @@ def register(app: App, services: SlackServices) -> None:
 
     @app.shortcut(SHORTCUT_SAVE)
     def on_save_shortcut(
-        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond
+        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
     ) -> None:
         ack()
-        _tell(respond, services.notes.open_from_shortcut(body, client))
+        _tell(respond, services.notes.open_from_shortcut(body, client, context.bot_user_id))
 
     @app.action(ACTION_SAVE_THREAD)
-    def on_save_thread(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def on_save_thread(
+        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+    ) -> None:
         ack()
-        _tell(respond, services.notes.open_from_thread(_action(body).get("value"), body, client))
+        value = _action(body).get("value")
+        _tell(respond, services.notes.open_from_thread(value, body, client, context.bot_user_id))
 
     @app.action(ACTION_NOTE_MENU)
     def on_note_menu(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
