@@ -118,9 +118,34 @@ def save_cached_embeddings(session: Session) -> None:
         db.commit()
 
 
-def build_store(tmp: str, corpus: str) -> tuple[sessionmaker[Session], Answerer, float]:
-    """A real SQLite store with `corpus` ("seed" or "public": public pages plus the seeds),
-    embedded and indexed the way the bot does it; returns sessions, answerer, build seconds."""
+def save_team_notes(session: Session, count: int) -> None:
+    """Add `count` notes saved from Slack (bench/team_notes.py) the way the save modal does."""
+    from bench.team_notes import team_notes
+    from bot.db.slack_notes import NoteFields
+    from bot.knowledge.slack_notes import save_note
+
+    for i, note in enumerate(team_notes(count)):
+        fields = NoteFields(
+            title=note["title"],
+            section=note["section"].lstrip("#"),
+            body=note["text"],
+            saver_id=f"U{i % 7:08d}",
+            author_id=f"U{i % 5:08d}",
+            team_id="T0BENCH",
+            channel_id="C0BENCH",
+            channel_name=note["section"].lstrip("#"),
+            message_ts=f"1700000000.{i:06d}",
+            permalink=f"https://bench.slack.com/archives/C0BENCH/p1700000000{i:06d}",
+        )
+        save_note(session, f"slack:T0BENCH/C0BENCH/1700000000.{i:06d}", fields)
+
+
+def build_store(
+    tmp: str, corpus: str, saved_notes: int = 0
+) -> tuple[sessionmaker[Session], Answerer, float]:
+    """A real SQLite store with `corpus` ("seed" or "public": public pages plus the seeds) and
+    `saved_notes` notes saved from Slack, embedded and indexed the way the bot does it; returns
+    sessions, answerer, build seconds."""
     engine = make_engine(f"sqlite:///{tmp}/{corpus}.db")
     upgrade(engine)
     sessions = session_factory(engine)
@@ -128,6 +153,8 @@ def build_store(tmp: str, corpus: str) -> tuple[sessionmaker[Session], Answerer,
         load_seeds(session)
         if corpus == "public":
             load_public_corpus(session)
+        if saved_notes:
+            save_team_notes(session, saved_notes)
         restore_cached_embeddings(session)
     answerer = Answerer()
     t0 = time.perf_counter()

@@ -3,11 +3,14 @@ same chunks: SQLite FTS5 (porter, bm25), bm25s, and the embedding model alone.
 
     pip install -e '.[bench]'
     python bench/quality.py [--sets seed,extra,public,calibration] [--repeat N] [--verbose]
+                            [--saved-notes N]
 
 Sets: `seed` (../shared/eval/dev-questions.jsonl over the seed notes and feeds), `extra`
 (bench/extra-questions.jsonl, same corpus), `public` (../shared/eval/public-dev-questions.jsonl
 over the 689 public pages loaded with the seeds), `calibration` (bench/calibration-questions.jsonl,
 the set the answer calibrator is fit on: a training-fit figure, not a held-out one).
+`--saved-notes 200` adds 200 notes saved from Slack about the team's own services
+(bench/team_notes.py) to every store: they must not push the right answers down.
 """
 
 from __future__ import annotations
@@ -241,6 +244,13 @@ def main() -> None:
     parser.add_argument("--sets", default="seed,extra,public,calibration")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per question")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--saved-notes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N notes saved from Slack (bench/team_notes.py) to every store",
+    )
     args = parser.parse_args()
     names = [s.strip() for s in args.sets.split(",") if s.strip()]
     out: dict[str, dict] = {}
@@ -249,7 +259,7 @@ def main() -> None:
         for name in names:
             path, corpus = SETS[name]
             if corpus not in stores:
-                _, answerer, built = build_store(tmp, corpus)
+                _, answerer, built = build_store(tmp, corpus, args.saved_notes)
                 print(f"{corpus} store: {len(answerer.index)} chunks, index built in {built:.1f} s")
                 stores[corpus] = answerer
             out[name] = evaluate(
@@ -257,7 +267,8 @@ def main() -> None:
             )
     results = Path(__file__).parent / "results"
     results.mkdir(exist_ok=True)
-    (results / "quality.json").write_text(json.dumps(out, indent=2))
+    name = f"quality-saved{args.saved_notes}.json" if args.saved_notes else "quality.json"
+    (results / name).write_text(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

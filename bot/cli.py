@@ -254,10 +254,20 @@ def _embed_new_chunks(rt: Runtime) -> None:
 
 
 @notes.command("list")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per notes file.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per note source.")
+@click.option(
+    "--kind",
+    type=click.Choice(["notes", "slack"]),
+    default="notes",
+    show_default=True,
+    help="notes: Markdown files; slack: notes saved from Slack messages.",
+)
 @pass_ctx
-def notes_list(ctx: Context, as_json: bool) -> None:
-    """Indexed notes files: source, chunk count and when their current content was loaded."""
+def notes_list(ctx: Context, as_json: bool, kind: str) -> None:
+    """Indexed notes files (source, chunk count, when loaded), or the notes saved from Slack."""
+    if kind == "slack":
+        _list_slack_notes(ctx, as_json)
+        return
     from bot.db.store import notes_sources
 
     with ctx.runtime.sessions() as session:
@@ -284,6 +294,74 @@ def notes_list(ctx: Context, as_json: bool) -> None:
     for view in views:
         loaded = view.loaded_at.strftime("%Y-%m-%d %H:%M UTC")
         click.echo(f"{view.key:<{width}}  {view.chunks:>6}  {loaded}")
+
+
+def _list_slack_notes(ctx: Context, as_json: bool) -> None:
+    from bot.db.slack_notes import slack_notes
+    from bot.plaintext import one_line
+
+    with ctx.runtime.sessions() as session:
+        views = slack_notes(session)
+    if as_json:
+        for v in views:
+            record = {
+                "id": v.id,
+                "source": v.key,
+                "title": v.title,
+                "section": v.section,
+                "channel": v.channel_name,
+                "saved_by": v.saver_id,
+                "author": v.author_id,
+                "permalink": v.permalink,
+                "private": v.private,
+                "chunks": v.chunks,
+                "saved_at": v.saved_at.isoformat(),
+                "updated_at": v.updated_at.isoformat(),
+            }
+            click.echo(json.dumps(record, ensure_ascii=False))
+        return
+    if not views:
+        click.echo(
+            "No notes saved from Slack yet: use the message shortcut *Save to DevOps notes* "
+            "or `/devops remember TITLE :: TEXT`."
+        )
+        return
+    # Titles and channel names are what people typed: one line each, no control characters.
+    rows = [
+        (
+            str(v.id),
+            one_line(v.title, 50),
+            "#" + one_line(v.channel_name, 30) if v.channel_name else "-",
+            v.saver_id,
+            str(v.chunks),
+            v.saved_at.strftime("%Y-%m-%d %H:%M UTC"),
+        )
+        for v in views
+    ]
+    header = ("ID", "TITLE", "CHANNEL", "SAVED BY", "CHUNKS", "SAVED AT")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    for row in (header, *rows):
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@notes.command("export")
+@click.argument(
+    "folder",
+    required=False,
+    default="saved-notes",
+    type=click.Path(path_type=Path, file_okay=False),
+)
+@pass_ctx
+def notes_export(ctx: Context, folder: Path) -> None:
+    """Write the notes saved from Slack into FOLDER (default ./saved-notes), one Markdown file
+    each with YAML front matter, ready for a runbooks repository (`notes load` reads them)."""
+    from bot.knowledge.slack_notes import export_notes
+
+    with ctx.runtime.sessions() as session:
+        written = export_notes(session, folder)
+    for path in written:
+        click.echo(str(path))
+    click.echo(f"Exported {len(written)} notes saved from Slack to {folder}.")
 
 
 @notes.command("remove")

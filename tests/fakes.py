@@ -165,6 +165,9 @@ class FakeSlack:
         self.bot_name = bot_name
         self.handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
         self.channels: dict[str, FakeChannel | None] = {}
+        # Threads people wrote, by (channel, parent ts): parent first (conversations.replies).
+        self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._views = 0
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -293,6 +296,8 @@ class FakeSlack:
             )
         if method in ("conversations.info", "conversations.join"):
             return 200, self._conversation(method, str(args.get("channel") or "")), {}
+        if method in _SAVE_FLOW_METHODS:
+            return 200, self._save_flow(method, args), {}
         if method == "chat.postMessage":
             self._keep(args, ts)
         if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
@@ -373,6 +378,85 @@ class FakeSlack:
                 return reply
             return {"ok": True, "channel": found.info(channel_id)}
 
+    # -- the save-to-notes flow: threads, permalinks, modals (issue 10) ---------------------
+
+    def thread(self, channel_id: str, *messages: dict[str, Any]) -> list[dict[str, Any]]:
+        """Declare a thread people wrote: the parent first, then replies (each with `user` and
+        `text`; ts are given or made up). Returns the messages as conversations.replies has
+        them; a one-message thread is a message without replies."""
+        base = time.time() - 3600
+        kept: list[dict[str, Any]] = []
+        for i, given in enumerate(messages):
+            message = {"type": "message", "ts": f"{base + i:.6f}", **given}
+            kept.append(message)
+        parent = kept[0]["ts"]
+        for message in kept:
+            if len(kept) > 1:
+                message["thread_ts"] = parent
+        if len(kept) > 1:
+            kept[0]["reply_count"] = len(kept) - 1
+        with self._lock:
+            self.threads[(channel_id, parent)] = kept
+        return kept
+
+    def _save_flow(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "conversations.replies":
+            return self._replies(args)
+        if method == "chat.getPermalink":
+            channel, ts = args.get("channel"), args.get("message_ts")
+            if not channel or not ts:
+                return {"ok": False, "error": "invalid_arguments"}
+            link = f"https://test.slack.com/archives/{channel}/p{str(ts).replace('.', '')}"
+            return {"ok": True, "channel": channel, "permalink": link}
+        # views.open / views.update / views.push: what Slack checks before showing a modal.
+        view = args.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        if method == "views.update" and not (args.get("view_id") or args.get("external_id")):
+            return {"ok": False, "error": "invalid_arguments"}
+        if method != "views.update" and not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_arguments"}
+        problem = modal_problem(view)
+        if problem:
+            return {
+                "ok": False,
+                "error": "invalid_arguments",
+                "response_metadata": {"messages": [problem]},
+            }
+        with self._lock:
+            self._views += 1
+            view_id = args.get("view_id") or f"V{self._views:08d}"
+        return {"ok": True, "view": {**view, "id": view_id, "state": {"values": {}}}}
+
+    def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+        if not channel or not ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            found = self.channels.get(channel, FakeChannel(channel.lower(), member=True))
+            if found is None or (found.private and not found.member):
+                return {"ok": False, "error": "channel_not_found"}
+            thread = next(
+                (
+                    t
+                    for (c, _), t in self.threads.items()
+                    if c == channel and ts in {m["ts"] for m in t}
+                ),
+                None,
+            )
+        if thread is None:
+            return {"ok": False, "error": "thread_not_found"}
+        # Asked with a reply's ts, Slack answers with that reply only.
+        if thread[0]["ts"] != ts:
+            thread = [m for m in thread if m["ts"] == ts]
+        start, limit = int(args.get("cursor") or 0), int(args.get("limit") or 1000)
+        more = start + limit < len(thread)
+        return {
+            "ok": True,
+            "messages": [dict(m) for m in thread[start : start + limit]],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
     def posted(self, method: str = "chat.postMessage") -> list[dict[str, Any]]:
         """Arguments of every successful-or-not call of `method`, in order."""
         with self._lock:
@@ -385,3 +469,50 @@ class FakeSlack:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+_SAVE_FLOW_METHODS = frozenset(
+    {"conversations.replies", "chat.getPermalink", "views.open", "views.update", "views.push"}
+)
+
+
+def _text_len(obj: Any) -> int:
+    return len((obj or {}).get("text") or "") if isinstance(obj, dict) else 0
+
+
+def modal_problem(view: Any) -> str | None:
+    """What Slack would refuse in a modal (the limits of its Block Kit reference), or None."""
+    if not isinstance(view, dict) or view.get("type") != "modal":
+        return "[ERROR] view must be a modal"
+    if not 0 < _text_len(view.get("title")) <= 24:
+        return "[ERROR] title must be 1-24 characters [json-pointer:/view/title/text]"
+    for key in ("submit", "close"):
+        if key in view and not 0 < _text_len(view[key]) <= 24:
+            return f"[ERROR] {key} must be 1-24 characters [json-pointer:/view/{key}/text]"
+    if len(view.get("private_metadata") or "") > 3000:
+        return "[ERROR] private_metadata longer than 3000 characters"
+    if len(view.get("callback_id") or "") > 255:
+        return "[ERROR] callback_id longer than 255 characters"
+    blocks = view.get("blocks") or []
+    if not blocks or len(blocks) > 100:
+        return "[ERROR] a modal needs 1-100 blocks"
+    if any(b.get("type") == "input" for b in blocks) and "submit" not in view:
+        return "[ERROR] a modal with inputs needs a submit button"
+    ids = [b["block_id"] for b in blocks if b.get("block_id")]
+    if len(ids) != len(set(ids)):
+        return "[ERROR] block_ids must be unique"
+    for i, block in enumerate(blocks):
+        if block.get("type") != "input":
+            continue
+        if not 0 < _text_len(block.get("label")) <= 2000:
+            return f"[ERROR] input label must be 1-2000 characters [json-pointer:/view/blocks/{i}]"
+        element = block.get("element") or {}
+        if element.get("type") == "plain_text_input":
+            limit = element.get("max_length", 3000)
+            if limit > 3000 or len(element.get("initial_value") or "") > limit:
+                return (
+                    f"[ERROR] initial_value longer than max_length [json-pointer:/view/blocks/{i}]"
+                )
+        if element.get("type") == "checkboxes" and not 0 < len(element.get("options") or []) <= 10:
+            return f"[ERROR] checkboxes need 1-10 options [json-pointer:/view/blocks/{i}]"
+    return None

@@ -45,8 +45,9 @@ class Source(Base):
     __tablename__ = "sources"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "notes" | "feed"
-    key: Mapped[str] = mapped_column(String(2048), unique=True)  # path or feed URL
+    kind: Mapped[str] = mapped_column(String(16))  # "notes" | "feed" | "slack"
+    # path, feed URL, or for a note saved from Slack `slack:<team>/<channel>/<ts>`
+    key: Mapped[str] = mapped_column(String(2048), unique=True)
     title: Mapped[str] = mapped_column(String(512), default="")
     revision: Mapped[int] = mapped_column(Integer, default=1)
     # sha256 of a notes file's bytes when its chunks were made: an unchanged file is skipped.
@@ -55,6 +56,9 @@ class Source(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     feed: Mapped[Feed | None] = relationship(back_populates="source", cascade="all, delete-orphan")
+    slack_note: Mapped[SlackNote | None] = relationship(
+        back_populates="source", cascade="all, delete-orphan", passive_deletes=True
+    )
     chunks: Mapped[list[Chunk]] = relationship(
         back_populates="source", cascade="all, delete-orphan", passive_deletes=True
     )
@@ -379,3 +383,34 @@ class ChannelLease(Base):
     owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime] = mapped_column(default=utcnow)
     last_post_at: Mapped[datetime | None] = mapped_column()
+
+
+# -- Notes saved from Slack (issue 10) -------------------------------------------------------
+
+
+class SlackNote(Base):
+    """A note someone saved from a Slack message, thread or `/devops remember`: the text as
+    saved and where it came from. Its chunks belong to its Source (kind "slack")."""
+
+    __tablename__ = "slack_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), unique=True
+    )
+    title: Mapped[str] = mapped_column(String(512))
+    section: Mapped[str] = mapped_column(String(512), default="")
+    body: Mapped[str] = mapped_column(Text)  # Slack mrkdwn as the saver submitted it
+    author_id: Mapped[str | None] = mapped_column(String(32))  # who wrote the message
+    saver_id: Mapped[str] = mapped_column(String(32), index=True)  # who saved it
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    channel_name: Mapped[str] = mapped_column(String(255), default="")
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    permalink: Mapped[str | None] = mapped_column(String(2048))
+    # Saved from a private channel or a DM: the saver confirmed anyone may now see it.
+    private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    source: Mapped[Source] = relationship(back_populates="slack_note")

@@ -137,7 +137,14 @@ def replace_note_chunks(
     session: Session, key: str, title: str, drafts: Sequence[ChunkDraft]
 ) -> Source:
     """Make `drafts` the only chunks of the notes source `key` (inside the caller's transaction)."""
-    source = get_or_create_source(session, "notes", key, title)
+    return replace_source_chunks(session, "notes", key, title, drafts)
+
+
+def replace_source_chunks(
+    session: Session, kind: str, key: str, title: str, drafts: Sequence[ChunkDraft]
+) -> Source:
+    """Make `drafts` the only chunks of the source `key` of this kind, created when missing."""
+    source = get_or_create_source(session, kind, key, title)
     session.execute(delete(Chunk).where(Chunk.source_id == source.id))
     _add_chunks(session, source, drafts)
     bump_revision(session, source)

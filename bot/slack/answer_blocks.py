@@ -34,6 +34,8 @@ ACTION_SHARE = "devops_share"
 ACTION_MORE = "devops_more"
 ACTION_VOTE_UP = "devops_vote_up"
 ACTION_VOTE_DOWN = "devops_vote_down"
+# The overflow menu (Edit / Delete) under an answer from a note saved from Slack.
+ACTION_NOTE_MENU = "saved_note_menu"
 
 Style = Literal["private", "conversation", "shared"]
 _BULLET_MARK = re.compile(r"^[-*+]\s+")
@@ -53,12 +55,24 @@ class Message:
 
 
 @dataclass(frozen=True)
+class SavedFrom:
+    """Where a note saved from Slack came from, as its answers show it."""
+
+    note_id: int
+    channel_name: str
+    saver_id: str
+    permalink: str | None = None
+
+
+@dataclass(frozen=True)
 class AnswerHit:
-    """One ranked chunk with what the message shows beside it (an article's date)."""
+    """One ranked chunk with what the message shows beside it (an article's date, where a note
+    saved from Slack came from)."""
 
     chunk: IndexedChunk
     score: float
     published_at: datetime | None = None
+    saved: SavedFrom | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +171,22 @@ def _note_where(chunk: IndexedChunk) -> str:
     return " · ".join(p for p in parts if p)
 
 
+def saved_from_line(saved: SavedFrom) -> str:
+    """ "saved from #channel by @user" with a link to the message (names escaped)."""
+    channel = f"#{escape(truncate(saved.channel_name, 80))}" if saved.channel_name else "Slack"
+    line = f"saved from {channel} by {mention(saved.saver_id)}"
+    if saved.permalink:
+        line += " · " + link(saved.permalink, "original message")
+    return line
+
+
+def _hit_where(hit: AnswerHit) -> str:
+    if hit.saved is not None:
+        section_name = escape(hit.chunk.section) if hit.chunk.section else ""
+        return " · ".join(p for p in (section_name, saved_from_line(hit.saved)) if p)
+    return _note_where(hit.chunk)
+
+
 def _article_where(hit: AnswerHit) -> str:
     c = hit.chunk
     parts = [feed_mrkdwn(stored_line(c.source_name, 150)), slack_date(hit.published_at)]
@@ -204,7 +234,8 @@ def best_answer_blocks(hit: AnswerHit) -> list[dict[str, Any]]:
     blocks = [section(t) for t in texts[:BEST_ANSWER_SECTIONS]]
     if len(texts) > BEST_ANSWER_SECTIONS:
         blocks.append(context("_…cut short here; the rest is in the source below._"))
-    blocks.append(context(":notebook: " + _note_where(c)))
+    emoji = ":pushpin: " if hit.saved is not None else ":notebook: "
+    blocks.append(context(emoji + _hit_where(hit)))
     return blocks
 
 
@@ -213,7 +244,7 @@ def suggestion_line(hit: AnswerHit) -> str:
     c = hit.chunk
     if c.kind == "article":
         return f"• {link(c.url, _article_title(c, 150))} — {_article_where(hit)}"
-    return f"• {_note_label(c)} — {_note_where(c)}"
+    return f"• {_note_label(c)} — {_hit_where(hit)}"
 
 
 def _fallback(answer: Answer) -> str:
@@ -229,7 +260,20 @@ def _fallback(answer: Answer) -> str:
 # -- whole messages ------------------------------------------------------------------------------
 
 
-def _actions(answer: Answer, style: Style) -> dict[str, Any] | None:
+def note_menu(note_id: int) -> dict[str, Any]:
+    """Edit / Delete for a note saved from Slack (the service checks who chose it)."""
+    options = [("Edit this note", f"edit:{note_id}"), ("Delete this note", f"delete:{note_id}")]
+    return {
+        "type": "overflow",
+        "action_id": ACTION_NOTE_MENU,
+        "options": [
+            {"text": {"type": "plain_text", "text": label}, "value": value}
+            for label, value in options
+        ],
+    }
+
+
+def _actions(answer: Answer, style: Style, editable: bool = False) -> dict[str, Any] | None:
     if style == "shared":
         return None
     ids = [h.chunk.id for h in answer.hits[:3]]
@@ -244,16 +288,20 @@ def _actions(answer: Answer, style: Style) -> dict[str, Any] | None:
     if answer.shows_best:
         elements.append(button("👍", ACTION_VOTE_UP, value))
         elements.append(button("👎", ACTION_VOTE_DOWN, value))
+        saved = answer.hits[0].saved
+        if editable and saved is not None:
+            elements.append(note_menu(saved.note_id))
     return {"type": "actions", "elements": elements} if elements else None
 
 
 def answer_message(
-    answer: Answer, style: Style = "private", asked_by: str | None = None
+    answer: Answer, style: Style = "private", asked_by: str | None = None, editable: bool = False
 ) -> Message:
     """The answer to a question: restated question, best answer, ≤2 suggestions, buttons.
 
     `private` is the ephemeral slash-command reply (with *Share in channel*), `conversation`
-    a DM or thread reply, `shared` the visible copy posted on *Share in channel*.
+    a DM or thread reply, `shared` the visible copy posted on *Share in channel*. `editable`:
+    the asker may edit or delete the note saved from Slack shown first (an overflow menu).
     """
     question = escape(truncate(" ".join(answer.question.split()), 500))
     blocks: list[dict[str, Any]] = [section(f":speech_balloon: *{question}*")]
@@ -281,7 +329,7 @@ def answer_message(
             lines = "\n".join(suggestion_line(h) for h in answer.hits[:3])
             blocks.append(section("*Nearest suggestions*\n" + lines))
         blocks.append(context("Try other words, or see `/devops help` for what I can do."))
-    actions = _actions(answer, style)
+    actions = _actions(answer, style, editable)
     if actions:
         blocks.append(actions)
     return Message(_fallback(answer), bounded(blocks))

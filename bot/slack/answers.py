@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Article, Chunk
+from bot.db.slack_notes import notes_of_sources
 from bot.knowledge.index import SearchResult
 from bot.knowledge.stored import as_indexed
 from bot.runtime import Runtime
@@ -23,6 +24,7 @@ from bot.slack.answer_blocks import (
     Answer,
     AnswerHit,
     Message,
+    SavedFrom,
     Style,
     answer_message,
     more_results_message,
@@ -32,6 +34,7 @@ from bot.slack.answer_blocks import (
 from bot.slack.asked import SURFACE_SHARE, AskedQuestions
 from bot.slack.command_blocks import help_message
 from bot.slack.events_seen import EventClaims
+from bot.slack.saved_notes import may_change_note
 from bot.slack.subcommands import question_text
 from bot.slack.thread_offers import ThreadOffers
 
@@ -96,7 +99,11 @@ class Answers:
     ) -> Answer:
         """Answer, deliver through `send`, then record the question (after, so it never delays)."""
         answer = self.answer(question)
-        send(answer_message(answer, style))
+        saved = answer.hits[0].saved if answer.hits else None
+        editable = saved is not None and may_change_note(
+            self.runtime.settings, user_id, saved.saver_id
+        )
+        send(answer_message(answer, style, editable=editable))
         self.asked.record(answer, user_id=user_id, channel_id=channel_id, surface=surface)
         return answer
 
@@ -218,10 +225,25 @@ def _published(session: Session, article_ids: Sequence[int]) -> dict[int, Any]:
     return {aid: when for aid, when in rows}
 
 
+def _saved_from(session: Session, source_ids: set[int]) -> dict[int, SavedFrom]:
+    """Source id → where the note came from, for the sources that are notes saved from Slack."""
+    return {
+        sid: SavedFrom(n.id, n.channel_name, n.saver_id, n.permalink)
+        for sid, n in notes_of_sources(session, source_ids).items()
+    }
+
+
 def _to_answer(session: Session, result: SearchResult) -> Answer:
     dates = _published(session, [h.chunk.article_id for h in result.hits if h.chunk.article_id])
+    saved = _saved_from(session, {h.chunk.source_id for h in result.hits if h.chunk.kind == "note"})
     hits = tuple(
-        AnswerHit(h.chunk, h.score, dates.get(h.chunk.article_id or -1)) for h in result.hits
+        AnswerHit(
+            h.chunk,
+            h.score,
+            dates.get(h.chunk.article_id or -1),
+            saved.get(h.chunk.source_id),
+        )
+        for h in result.hits
     )
     return Answer(result.question, result.answered, hits)
 
@@ -232,11 +254,12 @@ def _hits_by_ids(session: Session, ids: Sequence[int]) -> list[AnswerHit]:
         return []
     rows = {c.id: c for c in session.scalars(select(Chunk).where(Chunk.id.in_(ids)))}
     dates = _published(session, [c.article_id for c in rows.values() if c.article_id])
+    saved = _saved_from(session, {c.source_id for c in rows.values() if c.kind == "note"})
     hits = []
     for cid in ids:
         c = rows.get(cid)
         if c is None:
             continue
         chunk = as_indexed(c, c.source.title or c.source.key)
-        hits.append(AnswerHit(chunk, 1.0, dates.get(c.article_id or -1)))
+        hits.append(AnswerHit(chunk, 1.0, dates.get(c.article_id or -1), saved.get(c.source_id)))
     return hits

@@ -14,7 +14,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.config import Settings
 from bot.runtime import Runtime
-from bot.slack.listeners import actions, commands, events, home
+from bot.slack.listeners import actions, commands, events, home, notes
+from bot.slack.save_blocks import SHORTCUT_NAME, SHORTCUT_SAVE
 from bot.slack.services import SlackServices
 
 # What the listeners use, and so exactly what app_manifest.yml declares (a test compares them).
@@ -31,6 +32,7 @@ BOT_SCOPES = (
     "app_mentions:read",  # app_mention events
     # conversations.history, only for a post whose outcome is unknown (Slack did not answer in
     # time, the process died mid-post): was it posted after all? Without them it is re-posted.
+    # conversations.replies, when someone saves a whole thread as a note (issue 10).
     "channels:history",
     "channels:join",  # conversations.join: subscribing a public channel the bot is not in
     # conversations.list (App Home: the bot's channels) and conversations.info (subscribing:
@@ -42,6 +44,8 @@ BOT_SCOPES = (
     "groups:read",
     "im:history",  # message.im events: direct messages to the bot
 )
+# Message shortcuts need no scope beyond `commands`; callback_id → name (app_manifest.yml).
+SHORTCUTS = {SHORTCUT_SAVE: SHORTCUT_NAME}
 LISTENER_THREADS = 32  # answers take milliseconds; the pool bounds concurrent Slack calls
 
 
@@ -118,6 +122,6 @@ def create_app(
         listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),
     )
     services = SlackServices(runtime)
-    for group in (commands, events, actions, home):
+    for group in (commands, events, actions, home, notes):
         group.register(app, services)
     return app

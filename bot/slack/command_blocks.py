@@ -216,6 +216,13 @@ def help_message(admins_only: bool) -> Message:
             "• Send me a direct message, or @mention me in a channel to get the answer in a thread."
         ),
         section(
+            "*Save what the team knows*\n"
+            "• On any message or thread: *⋮ More actions → Save to DevOps notes*\n"
+            "• `/devops remember TITLE :: TEXT` saves a note from here\n"
+            "• Answers from a saved note link to its message; its saver or an admin can edit or "
+            "delete it from the answer's ⋯ menu"
+        ),
+        section(
             "*Feeds*\n"
             "• `/devops feeds [#channel]` lists subscriptions and their health\n"
             f"• `/devops subscribe URL [#channel]` announces new posts{who}\n"
@@ -230,7 +237,7 @@ def help_message(admins_only: bool) -> Message:
         ),
         context(
             "Only these first words are commands: help, subscribe, unsubscribe, feeds, pause, "
-            "resume, set. Anything else is a question."
+            "resume, set, remember. Anything else is a question."
         ),
     ]
     return Message("How to use /devops", blocks)

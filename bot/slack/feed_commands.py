@@ -29,6 +29,7 @@ from bot.slack.command_blocks import (
     settings_message,
     subscribed_message,
 )
+from bot.slack.saved_notes import SavedNotes
 from bot.slack.subcommands import ALL, Command
 from bot.slack.text import escape
 from bot.subscriptions import (
@@ -60,11 +61,13 @@ class FeedCommands:
         runtime: Runtime,
         answers: Answers,
         on_joined: Callable[[str], None] | None = None,
+        notes: SavedNotes | None = None,
     ) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.answers = answers
         self.on_joined = on_joined  # told the channel the bot just joined (the Home tab cache)
+        self.notes = notes or SavedNotes(runtime)  # `remember`
 
     def is_admin(self, user_id: str | None) -> bool:
         """May this user manage feeds (DEVOPSBOT_ADMINS)?"""
@@ -134,6 +137,14 @@ class FeedCommands:
             return None
         if command.name == "help":
             return help_message(bool(self.settings.admins))
+        if command.name == "remember":
+            return self.notes.remember(
+                command.note_title,
+                command.note_text,
+                user_id=user_id,
+                channel_id=channel_id,
+                client=client,
+            )
         if command.name == "feeds":
             with self.runtime.sessions() as session:
                 subs = list_subscriptions(session, channel_id=command.channel_id)

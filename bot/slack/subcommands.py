@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 
 SLASH_COMMAND = "/devops"
-SUBCOMMANDS = ("help", "subscribe", "unsubscribe", "feeds", "pause", "resume", "set")
+SUBCOMMANDS = ("help", "subscribe", "unsubscribe", "feeds", "pause", "resume", "set", "remember")
+REMEMBER_SEP = "::"
 FEED_MANAGEMENT = frozenset({"subscribe", "unsubscribe", "pause", "resume", "set"})
 ALL = "all"  # `unsubscribe all`, `pause all`, `resume all`: every subscription of the channel
 SETTINGS = ("include", "exclude", "unfurl", "digest", "thread")
@@ -34,6 +35,8 @@ class Command:
     unfurl: bool | None = None
     digest: str | None = None  # a schedule as typed, "off" to turn it off (None: unchanged)
     thread: str | None = None
+    note_title: str = ""  # `remember`: the note's title and text as Slack sent them (mrkdwn)
+    note_text: str = ""
 
     @property
     def manages_feeds(self) -> bool:
@@ -59,6 +62,8 @@ def _usage(name: str) -> str:
         "pause": "`/devops pause https://example.com/feed.xml [#channel]`",
         "resume": "`/devops resume https://example.com/feed.xml [#channel]`",
         "feeds": "`/devops feeds [#channel]`",
+        "remember": "`/devops remember TITLE :: TEXT` (e.g. `/devops remember Restart the API "
+        ":: kubectl rollout restart deploy/api`)",
         "set": "`/devops set https://example.com/feed.xml [#channel] include=kubernetes,helm "
         "exclude=re:^Sponsored unfurl=off digest=daily@09:00` (an empty `include=` removes the "
         "filters; `digest=` is daily@HH:MM or weekly@DAY HH:MM with an optional time zone, "
@@ -104,6 +109,8 @@ def parse_command(text: str) -> Command:
     if first not in SUBCOMMANDS:
         return Command("ask", question=question_text(text))
     args = words[1:]
+    if first == "remember":
+        return _parse_remember(text.strip()[len(words[0]) :])
     if first == "help":
         # `help` takes no arguments, so "help me restart a pod" can only be a question.
         return Command("help") if not args else Command("ask", question=question_text(text))
@@ -139,6 +146,14 @@ def parse_command(text: str) -> Command:
         if error:
             return Command(first, ref=ref, error=error)
     return Command(first, ref=ref, channel_id=channel)
+
+
+def _parse_remember(rest: str) -> Command:
+    """`remember TITLE :: TEXT`: both sides needed; the text keeps its lines and markup."""
+    title, sep, text = rest.partition(REMEMBER_SEP)
+    if not sep or not title.strip() or not text.strip():
+        return Command("remember", error=_usage("remember"))
+    return Command("remember", note_title=" ".join(title.split()), note_text=text.strip())
 
 
 def _parse_set(args: list[str], name: str = "set") -> Command:

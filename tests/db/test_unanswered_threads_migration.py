@@ -13,7 +13,7 @@ from bot.db.session import alembic_config, upgrade
 
 def test_migration_0013_adds_unanswered_threads_and_goes_back(engine):
     assert "unanswered_threads" in inspect(engine).get_table_names()
-    command.downgrade(alembic_config(engine), "0011")
+    command.downgrade(alembic_config(engine), "0012")
     assert "unanswered_threads" not in inspect(engine).get_table_names()
     upgrade(engine, "head")
     uniques = inspect(engine).get_unique_constraints("unanswered_threads")

@@ -188,6 +188,86 @@ class SlackClientSim:
         }
         return self.interact({"type": "view_submission", "user_id": user_id, "view": view})
 
+    # -- saving messages as notes (issue 10) ------------------------------------------------
+
+    def message_shortcut(
+        self,
+        message: dict[str, Any],
+        *,
+        user_id: str = "U1",
+        channel_id: str = "C0DEVOPS1",
+        channel_name: str = "ops",
+        callback_id: str = "save_to_notes",
+        response: str = "s1",
+    ) -> httpx.Response:
+        """Run a message shortcut on `message` (as conversations.replies or an event has it)."""
+        payload = {
+            "type": "message_action",
+            "token": "legacy-verification-token",
+            "action_ts": f"{time.time():.6f}",
+            "team": {"id": "T1", "domain": "test"},
+            "user": {"id": user_id, "username": "someone", "team_id": "T1", "name": "someone"},
+            "channel": {"id": channel_id, "name": channel_name},
+            "is_enterprise_install": False,
+            "callback_id": callback_id,
+            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+            "response_url": self.fake.response_url(response),
+            "message_ts": message["ts"],
+            "message": message,
+        }
+        body = urlencode({"payload": json.dumps({**payload, "api_app_id": "A1"})})
+        return self.post(body, "application/x-www-form-urlencoded")
+
+    def choose(
+        self, user_id: str, action_id: str, value: str, response: str = "m1"
+    ) -> httpx.Response:
+        """Pick `value` in an overflow menu under an ephemeral answer."""
+        return self.interact(
+            {
+                "type": "block_actions",
+                "user_id": user_id,
+                "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+                "container": {"type": "message", "message_ts": "1.2", "is_ephemeral": True},
+                "channel": {"id": "C0DEVOPS1", "name": "ops"},
+                "response_url": self.fake.response_url(response),
+                "actions": [
+                    {
+                        "action_id": action_id,
+                        "block_id": "b",
+                        "type": "overflow",
+                        "selected_option": {
+                            "text": {"type": "plain_text", "text": value},
+                            "value": value,
+                        },
+                    }
+                ],
+            }
+        )
+
+
+def save_form(
+    title: str | None, section: str | None, text: str | None, confirm: bool | None = None
+) -> dict[str, Any]:
+    """The `state.values` of the save-to-notes modal, as Slack sends them."""
+    values: dict[str, Any] = {
+        "title": {"value": {"type": "plain_text_input", "value": title}},
+        "section": {"value": {"type": "plain_text_input", "value": section}},
+        "text": {"value": {"type": "plain_text_input", "value": text}},
+    }
+    if confirm is not None:  # the modal has the box only for a private conversation
+        chosen = [{"value": "shown_to_anyone"}] if confirm else []
+        values["confirm"] = {"value": {"type": "checkboxes", "selected_options": chosen}}
+    return values
+
+
+def input_values(view: dict[str, Any]) -> dict[str, str]:
+    """block_id → initial value of every text input of a modal."""
+    return {
+        b["block_id"]: b["element"].get("initial_value", "")
+        for b in view["blocks"]
+        if b.get("type") == "input" and b["element"]["type"] == "plain_text_input"
+    }
+
 
 def modal_form(
     url: str | None = None,

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from bot.slack.app import BOT_EVENTS, BOT_SCOPES
+from bot.slack.app import BOT_EVENTS, BOT_SCOPES, SHORTCUTS
 from bot.slack.subcommands import SLASH_COMMAND
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +41,19 @@ def test_manifest_declares_exactly_what_the_code_uses(manifest):
     assert not home["messages_tab_read_only_enabled"]  # people DM the bot
     # Slack sends <#C…|name> and <url> in the command text only with escaping on.
     assert manifest["features"]["slash_commands"][0]["should_escape"] is True
+
+
+def test_manifest_declares_the_save_shortcut_and_the_history_scopes_it_reads_threads_with(
+    manifest,
+):
+    shortcuts = manifest["features"]["shortcuts"]
+    assert {s["callback_id"]: s["name"] for s in shortcuts} == SHORTCUTS
+    assert [s["type"] for s in shortcuts] == ["message"]  # on a message or thread reply
+    assert SHORTCUTS == {"save_to_notes": "Save to DevOps notes"}
+    # conversations.replies (a whole thread) in public and private channels; shortcuts need
+    # `commands`, chat.getPermalink and views.open need no scope of their own.
+    assert {"channels:history", "groups:history", "commands"} <= set(BOT_SCOPES)
+    assert "remember TITLE :: TEXT" in manifest["features"]["slash_commands"][0]["usage_hint"]
 
 
 def test_dockerfile_is_multi_stage_non_root_with_volume_and_healthcheck():

@@ -5,29 +5,17 @@ from __future__ import annotations
 import json
 from unittest.mock import Mock
 
-import pytest
-from conftest import make_settings
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
 
 from bot.db.models import AskedQuestion
 from bot.knowledge.analysis import question_key
-from bot.runtime import open_runtime
 from bot.slack.answer_blocks import Answer
 from bot.slack.answers import conversation_question
 from bot.slack.listeners import commands
 from bot.slack.services import SlackServices
 from bot.slack.subcommands import parse_command
 from bot.subscriptions import subscribe
-
-
-@pytest.fixture
-def replicas(db_url, fake_slack):
-    """Two services on separate engines over one database, like two running replicas."""
-    runtimes = [open_runtime(make_settings(db_url, fake_slack.api_url)) for _ in range(2)]
-    yield [SlackServices(rt) for rt in runtimes]
-    for rt in runtimes:
-        rt.engine.dispose()
 
 
 def test_an_event_is_claimed_by_exactly_one_replica(replicas):

@@ -119,3 +119,21 @@ def test_all_means_every_feed_of_the_channel(name):
     assert (parse_command(f"{name} all").ref, parse_command(f"{name} ALL").name) == ("all", name)
     named = parse_command(f"{name} all <#C0OPS1234|ops>")
     assert (named.ref, named.channel_id) == ("all", "C0OPS1234")
+
+
+# -- remember (issue 10) ------------------------------------------------------------------------
+
+
+def test_remember_splits_title_and_text_at_the_first_separator_and_keeps_the_text_as_typed():
+    text = "`kubectl rollout restart deploy/api`\nthen <https://ci|check> :: x"
+    command = parse_command(f"remember  Restart the API ::  {text}")
+    assert (command.name, command.error) == ("remember", None)
+    assert command.note_title == "Restart the API"
+    assert command.note_text == text
+
+
+@pytest.mark.parametrize(
+    "text", ["remember", "remember a title", "remember :: text", "remember t ::"]
+)
+def test_remember_without_a_title_and_a_text_is_a_usage_error(text):
+    assert "/devops remember TITLE :: TEXT" in parse_command(text).error

@@ -2,14 +2,14 @@
 human reply there was offered to be saved as a note
 
 Revision ID: 0013
-Revises: 0011 (0012 once the saved-notes migration is merged)
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
