@@ -137,8 +137,9 @@ def test_slash_command_dm_mention_and_button_over_socket_mode(socket_mode, fake_
 def test_a_dropped_connection_is_replaced_at_once(socket_mode, fake_slack):
     endpoint, _, _ = socket_mode
     endpoint.cut()  # TCP reset, no close frame
-    took = endpoint.wait_connections(2, timeout=10)
-    assert took < 10
+    # ~3.5 s when quiet; a loaded CI machine (two cores, the whole suite) once took over 10 s.
+    took = endpoint.wait_connections(2, timeout=30)
+    assert took < 30
     assert len([c for c in fake_slack.calls if c.method == "apps.connections.open"]) >= 2
     assert "stern" in block_texts(slash(endpoint, fake_slack, "after-cut"))
 
