@@ -24,6 +24,20 @@ CONFIRM_TEXT = "I understand this answer will be shown to anyone who asks the bo
 MODAL_TITLE = "Save to DevOps notes"
 
 
+def save_thread_value(channel_id: str, thread_ts: str) -> str:
+    """The "Save this answer" button's value: which thread to read the answer from."""
+    return json.dumps({"channel": channel_id, "thread_ts": thread_ts})
+
+
+def parse_save_thread_value(value: str | None) -> tuple[str, str] | None:
+    """(channel, thread_ts) from a "Save this answer" button's value; None when unreadable."""
+    try:
+        data = json.loads(value or "")
+        return str(data["channel"]), str(data["thread_ts"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 @dataclass(frozen=True)
 class Prefill:
     """What the modal opens with, and where the note comes from (carried in private_metadata,

@@ -4,7 +4,6 @@ stores and chunks, and the answerer re-indexes at once, so the next question fin
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -25,6 +24,7 @@ from bot.slack.save_blocks import (
     form_errors,
     message_view,
     origin_from_metadata,
+    parse_save_thread_value,
     read_form,
 )
 from bot.slack.save_modal import (
@@ -106,11 +106,10 @@ class SavedNotes:
         bot_user_id: str | None = None,
     ) -> Message | None:
         """The "Save this answer" button: its value is `{"channel": …, "thread_ts": …}`."""
-        try:
-            data = json.loads(value or "")
-            channel, thread_ts = str(data["channel"]), str(data["thread_ts"])
-        except (ValueError, KeyError, TypeError):
+        thread = parse_save_thread_value(value)
+        if thread is None:
             return notice("That button has expired.", ":warning:")
+        channel, thread_ts = thread
         prefill = thread_prefill(
             client,
             channel_id=channel,

@@ -1,24 +1,17 @@
 """Pure Block Kit builder for the offer to save a thread reply the bot could not give itself.
 
 The offer is ephemeral, shown to the asker and to the first person who replied in a thread
-where the bot said "I don't know". Its button opens the save modal (handled elsewhere, by
-action id); nothing is saved unless someone presses it and submits.
+where the bot said "I don't know". Its button opens the save modal (bot.slack.save_blocks
+owns its action id and value); nothing is saved unless someone presses it and submits.
 """
 
 from __future__ import annotations
 
-import json
-
 from bot.slack.answer_blocks import Message, button, context, mention, section
+from bot.slack.save_blocks import ACTION_SAVE_THREAD, save_thread_value
 from bot.slack.text import escape, truncate
 
-ACTION_SAVE_THREAD_ANSWER = "save_thread_answer"
 _QUESTION_SHOWN = 300
-
-
-def save_offer_value(channel_id: str, thread_ts: str) -> str:
-    """The button value: which thread to read the answer from (`{"channel", "thread_ts"}`)."""
-    return json.dumps({"channel": channel_id, "thread_ts": thread_ts})
 
 
 def save_offer_message(
@@ -47,8 +40,8 @@ def save_offer_message(
         "elements": [
             button(
                 "Save this answer",
-                ACTION_SAVE_THREAD_ANSWER,
-                save_offer_value(channel_id, thread_ts),
+                ACTION_SAVE_THREAD,
+                save_thread_value(channel_id, thread_ts),
                 style="primary",
             )
         ],

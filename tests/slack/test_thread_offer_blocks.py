@@ -6,7 +6,8 @@ import json
 
 from slack_harness import block_texts, buttons
 
-from bot.slack.thread_offer_blocks import ACTION_SAVE_THREAD_ANSWER, save_offer_message
+from bot.slack.save_blocks import ACTION_SAVE_THREAD
+from bot.slack.thread_offer_blocks import save_offer_message
 
 THREAD = {"channel_id": "C0DEVOPS1", "thread_ts": "1700000000.000100"}
 
@@ -26,7 +27,7 @@ def test_the_offer_speaks_to_its_reader_and_carries_the_thread():
     both = _offer("how do I rotate certs", "U0ASKER01", replier="U0ASKER01")
     assert "You answered your own question" in block_texts(both)
     for offer in (to_asker, to_replier, both):
-        value = buttons(offer)[ACTION_SAVE_THREAD_ANSWER]
+        value = buttons(offer)[ACTION_SAVE_THREAD]
         assert json.loads(value) == {"channel": "C0DEVOPS1", "thread_ts": "1700000000.000100"}
         assert "how do I rotate certs" in offer["text"]  # the fallback names the question
         assert "Nothing is saved unless you press the button" in block_texts(offer)

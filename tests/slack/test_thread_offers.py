@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from bot.db.models import AskedQuestion, UnansweredThread
 from bot.runtime import Runtime
+from bot.slack.save_blocks import ACTION_SAVE_THREAD
 from bot.slack.services import SlackServices
-from bot.slack.thread_offer_blocks import ACTION_SAVE_THREAD_ANSWER
 from bot.slack.thread_offers import thread_reply
 
 CHANNEL = "C0DEVOPS1"
@@ -103,7 +103,7 @@ def test_the_first_reply_offers_the_asker_and_the_replier_once(
     assert sorted(o["user"] for o in offers) == ["U0ASKER01", "U0REPLIER"]
     for offer in offers:
         assert offer["channel"] == CHANNEL and offer["thread_ts"] == _ts(1)
-        value = buttons(offer)[ACTION_SAVE_THREAD_ANSWER]
+        value = buttons(offer)[ACTION_SAVE_THREAD]
         assert json.loads(value) == {"channel": CHANNEL, "thread_ts": _ts(1)}
         assert "best pizza in naples" in block_texts(offer)
     by_user = {o["user"]: block_texts(o) for o in offers}
