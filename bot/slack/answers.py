@@ -34,6 +34,7 @@ from bot.slack.answer_blocks import (
 from bot.slack.asked import SURFACE_SHARE, AskedQuestions
 from bot.slack.command_blocks import help_message
 from bot.slack.events_seen import EventClaims
+from bot.slack.human_messages import human_author
 from bot.slack.saved_notes import may_change_note
 from bot.slack.subcommands import question_text
 from bot.slack.thread_offers import ThreadOffers
@@ -43,8 +44,6 @@ log = logging.getLogger(__name__)
 Send = Callable[[Message], Any]
 
 MORE_RESULTS = 5
-# Messages that carry a person's words; edits, deletions, joins and bot posts do not.
-_ANSWERABLE_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 
 
 def conversation_question(event: dict[str, Any], bot_user_id: str | None) -> str | None:
@@ -52,12 +51,7 @@ def conversation_question(event: dict[str, Any], bot_user_id: str | None) -> str
 
     Bots (ourselves included), edits, deletions and other non-human subtypes are ignored.
     """
-    if event.get("bot_id") or event.get("bot_profile"):
-        return None
-    if event.get("subtype") not in _ANSWERABLE_SUBTYPES:
-        return None
-    user = event.get("user")
-    if not user or user == bot_user_id:
+    if human_author(event, bot_user_id) is None:
         return None
     return question_text(event.get("text") or "")
 

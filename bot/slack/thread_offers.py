@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.db.models import UnansweredThread, utcnow
 from bot.runtime import Runtime
+from bot.slack.human_messages import human_author
 from bot.slack.text import truncate
 from bot.slack.thread_offer_blocks import save_offer_message
 
@@ -25,9 +26,6 @@ log = logging.getLogger(__name__)
 
 # Channel messages only: a DM or group DM has no "team" to save an answer for.
 _CHANNEL_TYPES = frozenset({"channel", "group"})
-# Messages that carry a person's words (as in answers._ANSWERABLE_SUBTYPES): not edits,
-# deletions, joins or bot posts.
-_REPLY_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 _QUESTION_KEPT = 2000
 
 
@@ -48,18 +46,14 @@ def thread_reply(event: dict[str, Any], bot_user_id: str | None) -> ThreadReply 
     """
     if event.get("channel_type") not in _CHANNEL_TYPES:
         return None
-    if event.get("bot_id") or event.get("bot_profile"):
-        return None
-    if event.get("subtype") not in _REPLY_SUBTYPES:
-        return None
-    channel, user = event.get("channel"), event.get("user")
-    thread_ts, ts = event.get("thread_ts"), event.get("ts")
-    if not (channel and user and thread_ts) or thread_ts == ts or user == bot_user_id:
+    user = human_author(event, bot_user_id)
+    channel, thread_ts, ts = event.get("channel"), event.get("thread_ts"), event.get("ts")
+    if user is None or not (channel and thread_ts) or thread_ts == ts:
         return None
     text = event.get("text") or ""
     if bot_user_id and (f"<@{bot_user_id}>" in text or f"<@{bot_user_id}|" in text):
         return None
-    return ThreadReply(str(channel), str(thread_ts), str(user))
+    return ThreadReply(str(channel), str(thread_ts), user)
 
 
 class ThreadOffers:
