@@ -127,13 +127,13 @@ def save_team_notes(session: Session, count: int) -> None:
     for i, note in enumerate(team_notes(count)):
         fields = NoteFields(
             title=note["title"],
-            section=note["section"].lstrip("#"),
+            section=note["section"],
             body=note["text"],
             saver_id=f"U{i % 7:08d}",
             author_id=f"U{i % 5:08d}",
             team_id="T0BENCH",
             channel_id="C0BENCH",
-            channel_name=note["section"].lstrip("#"),
+            channel_name=note["section"],
             message_ts=f"1700000000.{i:06d}",
             permalink=f"https://bench.slack.com/archives/C0BENCH/p1700000000{i:06d}",
         )

@@ -31,7 +31,7 @@ SERVICES = (
     "email-sender",
     "geo-lookup",
 )
-CHANNELS = ("#ops", "#incidents", "#platform", "#sre", "#deploys")
+CHANNELS = ("ops", "incidents", "platform", "sre", "deploys")
 PEOPLE = ("Ana", "Bilal", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana")
 
 TEMPLATES = (
