@@ -333,7 +333,10 @@ def _source_updates(
         if current is None or sid not in updates:
             close(current)
             current = updates[sid] = SourceUpdate(revisions[sid], [])
-        name = sys.intern(name)  # one string per source, not one per chunk
+        # One string per source name and per heading path (sibling chunks share it), not one
+        # per chunk: at 100,000 chunks the copies are megabytes.
+        name = sys.intern(name)
+        section = sys.intern(section)
         current.chunks.append(
             IndexedChunk(cid, sid, kind, title, section, text, url, name, article_id, start, end)
         )
