@@ -501,8 +501,10 @@ class KnowledgeIndex:
         if pools is None or pools.snapshot is not snap:
             alpha = [w for w in snap.surface_df if w.isalpha()]
             by_length: dict[int, list[str]] = {}
-            # The synonym table's words are vocabulary too, even when no chunk uses them.
-            for w in {*alpha, *(w for w in SYNONYMS if w.isalpha())} - STOP_WORDS:
+            # The synonym table's words are vocabulary too, even when no chunk uses them. Sorted:
+            # rapidfuzz keeps the first of equally close words, and a set's order changes with
+            # the process's hash seed (the same question must get the same corrections).
+            for w in sorted({*alpha, *(w for w in SYNONYMS if w.isalpha())} - STOP_WORDS):
                 by_length.setdefault(len(w), []).append(w)
             pools = self._pools = _WordPools(snap, by_length, sorted(alpha))
         return pools

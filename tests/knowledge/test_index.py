@@ -6,6 +6,9 @@ sample vectors for the seed notes, the encoder for questions and small fixtures)
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -97,6 +100,28 @@ def test_the_stern_note_comes_first_for_variants_of_the_question(index, question
 def test_misspelled_words_are_corrected_before_the_model_reads_them(index):
     assert index.spelled("how do I tail multple pods") == "how do I tail multiple pods"
     assert index.spelled("kubectl stern") == "kubectl stern"  # known words stay
+
+
+_SPELL_TIES = """
+from bot.knowledge.index import IndexedChunk, KnowledgeIndex
+words = ["tesa", "tesb", "tesc", "tesd", "tese", "tesf", "tesg", "tesh"]
+idx = KnowledgeIndex()
+idx.replace_source(1, 1, [IndexedChunk(i, 1, "note", w, "", w) for i, w in enumerate(words)])
+print(idx.spelled("tesx"))
+"""
+
+
+def test_a_typo_gets_the_same_correction_in_every_process():
+    # Eight index words are one edit from the typo and equally common; the correction must not
+    # depend on the hash seed a process happens to start with.
+    spelled = set()
+    for seed in ("1", "2", "3", "4", "5", "6"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", _SPELL_TIES], env=env, capture_output=True, text=True, check=True
+        )
+        spelled.add(out.stdout.strip())
+    assert spelled == {"tesa"}
 
 
 def test_what_is_runc_finds_the_runc_note_not_a_neighbour(index):
