@@ -1,13 +1,15 @@
 """Fit the answer calibrator (bot/knowledge/calibration.json) on bench/calibration-questions.jsonl.
 
-    python bench/calibrate.py [--target-precision 0.97] [--dry-run]
+    python bench/calibrate.py [--target-precision 0.95 | --cost 4] [--dry-run]
 
 For every labelled question the real index (public pages + seed notes and feeds, embedded)
 proposes its fused candidate pool; each candidate is a row of signals labelled 1 when it is a
 right answer. An L2-regularised logistic regression over those rows gives P(right), which ranks
 candidates and decides "answered". The threshold is the lowest probability at which the
-top answers of the calibration questions reach the target precision in 5-fold cross-validation,
-so it is not chosen on the same rows the weights were fit on.
+top answers of the calibration questions reach the target precision (0.95: "an answered question
+is right at least 95% of the time") in 5-fold cross-validation, so it is not chosen on the same
+rows the weights were fit on. `--cost C` instead picks the best utility when a wrong stated
+answer costs C right ones.
 """
 
 from __future__ import annotations
@@ -147,17 +149,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument(
-        "--cost",
-        type=float,
-        default=4.0,
-        help="how many right answers one wrong stated answer costs (threshold = best utility)",
-    )
-    parser.add_argument(
+    rule = parser.add_mutually_exclusive_group()
+    rule.add_argument(
         "--target-precision",
         type=float,
+        default=0.95,
+        help="the lowest threshold whose cross-validated precision reaches this (default 0.95)",
+    )
+    rule.add_argument(
+        "--cost",
+        type=float,
         default=None,
-        help="instead of --cost: the lowest threshold whose cross-validated precision reaches this",
+        help="instead: how many right answers one wrong stated answer costs (best utility)",
     )
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument(
@@ -179,12 +182,12 @@ def main() -> None:
         test = [r for r, f in zip(rows, fold, strict=True) if f == k]
         held_out.extend(top_outcomes(test, fit(train)))
         held_kinds.extend(r[3]["kind"] for r in test)
-    if args.target_precision is not None:
-        threshold = threshold_for(held_out, args.target_precision)
-        rule = f"lowest threshold with cross-validated precision >= {args.target_precision}"
-    else:
+    if args.cost is not None:
         threshold = threshold_by_cost(held_out, args.cost)
         rule = f"best cross-validated utility, a wrong answer costing {args.cost} right ones"
+    else:
+        threshold = threshold_for(held_out, args.target_precision)
+        rule = f"lowest threshold with cross-validated precision >= {args.target_precision}"
     print_curve(held_out, held_kinds)
     final = fit(rows)
     calibration = Calibration(
