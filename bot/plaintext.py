@@ -42,6 +42,12 @@ def strip_controls(text: str) -> str:
     return _CONTROLS.sub("", text)
 
 
+def unescape_slack(text: str) -> str:
+    """Slack's three entities back to characters (`&amp;` last, so `&amp;lt;` stays `&lt;`):
+    what someone typed, before we escape it again on output."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def truncate(text: str, limit: int) -> str:
     """At most `limit` characters, ending with an ellipsis when cut."""
     return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + "…"

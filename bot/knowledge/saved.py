@@ -16,6 +16,7 @@ from datetime import datetime
 
 from bot.chunks import ChunkDraft
 from bot.knowledge.notes import chunk_markdown
+from bot.plaintext import unescape_slack
 
 TITLE_MAX = 150
 SECTION_MAX = 100
@@ -29,11 +30,6 @@ _SLACK_BULLET = re.compile(r"^([ \t]*)[•◦▪‣][ \t]*", re.M)
 _HEADING_LIKE = re.compile(r"^([ \t]{0,3})(#{1,6}(?:[ \t]|$)|[=-]{2,}[ \t]*$)", re.M)
 _EMPHASIS = re.compile(r"(?<!\w)[*_~](?=\S)(.+?)(?<=\S)[*_~](?!\w)")
 _SLUG_DROP = re.compile(r"[^a-z0-9]+")
-
-
-def unescape_entities(text: str) -> str:
-    """Slack's three entities back to characters (`&amp;` last, so `&amp;lt;` stays `&lt;`)."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _angle(match: re.Match[str], markdown: bool) -> str:
@@ -51,8 +47,8 @@ def _angle(match: re.Match[str], markdown: bool) -> str:
             return label
         return "@" + target[1:].split("^", 1)[0]
     if re.match(r"^(?:https?|mailto):", target):
-        url = unescape_entities(target)
-        text = unescape_entities(label) if label else ""
+        url = unescape_slack(target)
+        text = unescape_slack(label) if label else ""
         if not markdown:
             return text or url
         return f"[{text}]({url})" if text and text != url else f"<{url}>"
@@ -69,7 +65,7 @@ def _prose(text: str, markdown: bool) -> str:
     else:
         text = _EMPHASIS.sub(lambda m: m.group(1), text)
     # Entities last: a literal `&lt;b&gt;` someone typed must not become markup above.
-    return unescape_entities(text)
+    return unescape_slack(text)
 
 
 def mrkdwn_to_markdown(text: str) -> str:
@@ -81,10 +77,10 @@ def mrkdwn_to_markdown(text: str) -> str:
         out.append(_prose(text[pos : m.start()], markdown=True))
         pos = m.end()
         if m.group("block") is not None:
-            code = unescape_entities(m.group("block")).strip("\n")
+            code = unescape_slack(m.group("block")).strip("\n")
             out.append(f"\n```\n{code}\n```\n")
         else:
-            out.append(f"`{unescape_entities(m.group('span'))}`")
+            out.append(f"`{unescape_slack(m.group('span'))}`")
     out.append(_prose(text[pos:], markdown=True))
     joined = "".join(out)
     # A fence glued to the text before or after it: each on its own line, blank lines tidied.

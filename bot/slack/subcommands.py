@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.plaintext import unescape_slack
+
 SLASH_COMMAND = "/devops"
 SUBCOMMANDS = ("help", "subscribe", "unsubscribe", "feeds", "pause", "resume", "set", "remember")
 REMEMBER_SEP = "::"
@@ -42,11 +44,6 @@ class Command:
     def manages_feeds(self) -> bool:
         """True for the subcommands limited to DEVOPSBOT_ADMINS."""
         return self.name in FEED_MANAGEMENT
-
-
-def unescape_slack(text: str) -> str:
-    """Undo Slack's &amp; &lt; &gt; escaping of typed text (we escape again on output)."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def question_text(text: str) -> str:
