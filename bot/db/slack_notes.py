@@ -11,8 +11,9 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from bot.db.models import Chunk, SlackNote, Source, utcnow
+from bot.db.models import SlackNote, Source, utcnow
 from bot.db.sql import aware
+from bot.db.store import chunk_counts, get_or_create_source
 
 KIND = "slack"
 
@@ -60,12 +61,8 @@ def slack_note(session: Session, note_id: int) -> SlackNote | None:
 def put_slack_note(session: Session, key: str, values: NoteFields) -> SlackNote:
     """The note under `key` created, or replaced by these values (its chunks are the caller's:
     `replace_source_chunks` with kind KIND)."""
-    source = session.scalar(select(Source).where(Source.key == key))
-    note = source.slack_note if source is not None else None
-    if source is None:
-        source = Source(kind=KIND, key=key, title=source_title(values.channel_name), revision=1)
-        session.add(source)
-        session.flush()
+    source = get_or_create_source(session, KIND, key, source_title(values.channel_name))
+    note = source.slack_note
     if note is None:
         note = SlackNote(source=source, created_at=utcnow())
         session.add(note)
@@ -112,7 +109,7 @@ class SlackNoteView:
 
 def slack_notes(session: Session) -> list[SlackNoteView]:
     """Every saved note with its chunk count, oldest first."""
-    chunks = select(Chunk.source_id, func.count().label("n")).group_by(Chunk.source_id).subquery()
+    chunks = chunk_counts()
     rows = session.execute(
         select(SlackNote, Source.key, func.coalesce(chunks.c.n, 0))
         .join(Source, Source.id == SlackNote.source_id)

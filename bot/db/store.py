@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Subquery, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.chunks import ChunkDraft, chunk_text_hash
@@ -301,9 +301,14 @@ class NoteSourceView:
     loaded_at: datetime
 
 
+def chunk_counts() -> Subquery:
+    """A subquery of (source_id, n): how many chunks each source has (outer-join it)."""
+    return select(Chunk.source_id, func.count().label("n")).group_by(Chunk.source_id).subquery()
+
+
 def notes_sources(session: Session) -> list[NoteSourceView]:
     """Every notes source with its chunk count and when its current content was loaded."""
-    chunks = select(Chunk.source_id, func.count().label("n")).group_by(Chunk.source_id).subquery()
+    chunks = chunk_counts()
     rows = session.execute(
         select(Source.key, Source.title, func.coalesce(chunks.c.n, 0), Source.updated_at)
         .outerjoin(chunks, chunks.c.source_id == Source.id)
