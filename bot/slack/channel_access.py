@@ -48,6 +48,8 @@ class ChannelAccess:
     outcome: Outcome
     name: str | None = None
     error: str | None = None
+    # A private channel, DM or group DM: what is read there is not meant for everyone.
+    private: bool = False
 
     @property
     def can_post(self) -> bool:
@@ -108,7 +110,7 @@ _ERRORS = (SlackApiError, SlackClientError, OSError, ValueError)
 def check_channel(client: WebClient, channel_id: str) -> ChannelAccess:
     """Ask Slack (conversations.info) whether the bot is in `channel_id` or may join it."""
     if channel_id.startswith("D"):
-        return ChannelAccess(channel_id, "direct")
+        return ChannelAccess(channel_id, "direct", private=True)
     try:
         info = client.conversations_info(channel=channel_id).get("channel") or {}
     except _ERRORS as exc:
@@ -116,16 +118,17 @@ def check_channel(client: WebClient, channel_id: str) -> ChannelAccess:
         log.info("conversations.info %s: %s (%s)", channel_id, access.outcome, access.error)
         return access
     name = info.get("name")
+    private = bool(info.get("is_private") or info.get("is_im") or info.get("is_mpim"))
     if info.get("is_im"):
-        return ChannelAccess(channel_id, "direct")
+        return ChannelAccess(channel_id, "direct", private=True)
     if info.get("is_mpim"):
-        return ChannelAccess(channel_id, "not_a_channel", name=name)
+        return ChannelAccess(channel_id, "not_a_channel", name=name, private=True)
     if info.get("is_archived"):
-        return ChannelAccess(channel_id, "archived", name=name)
+        return ChannelAccess(channel_id, "archived", name=name, private=private)
     if info.get("is_member"):
-        return ChannelAccess(channel_id, "member", name=name)
+        return ChannelAccess(channel_id, "member", name=name, private=private)
     if info.get("is_private"):
-        return ChannelAccess(channel_id, "private", name=name)
+        return ChannelAccess(channel_id, "private", name=name, private=True)
     return ChannelAccess(channel_id, "joinable", name=name)
 
 

@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.knowledge.saved import TEXT_MAX, title_from
+from bot.slack.channel_access import check_channel
 from bot.slack.save_blocks import Prefill, save_modal
 
 log = logging.getLogger(__name__)
@@ -24,17 +25,12 @@ REPLIES_PAGES = 10  # 2,000 messages: far more than the text field holds
 def conversation_facts(client: WebClient, channel_id: str, name: str = "") -> tuple[str, bool]:
     """(channel name, private?) for a conversation. DMs, and conversations the bot cannot see,
     count as private: their messages are saved only with the saver's confirmation."""
-    if channel_id.startswith("D"):
+    access = check_channel(client, channel_id)
+    if access.outcome == "direct":
         return "", True  # a DM has no name worth showing in answers
-    try:
-        info = client.conversations_info(channel=channel_id).get("channel") or {}
-    except SlackApiError as exc:
-        log.info(
-            "conversations.info failed (%s): treating it as private", exc.response.get("error")
-        )
+    if access.error is not None:  # Slack did not say: treated as private
         return (name if name not in ("privategroup", "directmessage") else ""), True
-    private = bool(info.get("is_private") or info.get("is_im") or info.get("is_mpim"))
-    return str(info.get("name") or name or ""), private
+    return str(access.name or name or ""), access.private
 
 
 def _author(message: dict[str, Any]) -> str | None:
