@@ -139,6 +139,31 @@ def bounded(blocks: list[dict[str, Any]], limit: int = MAX_BLOCKS) -> list[dict[
     return [*blocks[: limit - 1], context("_…more than fits in one message._")]
 
 
+def overflow_menu(
+    action_id: str, item_id: int, options: Sequence[tuple[str, str]]
+) -> dict[str, Any]:
+    """An overflow menu of (verb, label) options about one item; each value is `verb:item_id`."""
+    return {
+        "type": "overflow",
+        "action_id": action_id,
+        "options": [
+            {
+                "text": {"type": "plain_text", "text": truncate(label, 75), "emoji": True},
+                "value": f"{verb}:{item_id}",
+            }
+            for verb, label in options
+        ],
+    }
+
+
+def parse_menu_value(value: str | None, verbs: Sequence[str]) -> tuple[str, int] | None:
+    """(verb, item id) from an `overflow_menu` choice, or None when it is not one of `verbs`."""
+    verb, _, item_id = (value or "").partition(":")
+    if verb not in verbs or not item_id.isdigit():
+        return None
+    return verb, int(item_id)
+
+
 def button_value(question: str, chunk_ids: Sequence[int]) -> str:
     """Compact JSON for a button: the question and the chunk ids shown, within 2,000 chars."""
     q = question
@@ -260,17 +285,13 @@ def _fallback(answer: Answer) -> str:
 # -- whole messages ------------------------------------------------------------------------------
 
 
+NOTE_MENU_VERBS = ("edit", "delete")
+
+
 def note_menu(note_id: int) -> dict[str, Any]:
     """Edit / Delete for a note saved from Slack (the service checks who chose it)."""
-    options = [("Edit this note", f"edit:{note_id}"), ("Delete this note", f"delete:{note_id}")]
-    return {
-        "type": "overflow",
-        "action_id": ACTION_NOTE_MENU,
-        "options": [
-            {"text": {"type": "plain_text", "text": label}, "value": value}
-            for label, value in options
-        ],
-    }
+    options = [("edit", "Edit this note"), ("delete", "Delete this note")]
+    return overflow_menu(ACTION_NOTE_MENU, note_id, options)
 
 
 def _actions(answer: Answer, style: Style, editable: bool = False) -> dict[str, Any] | None:

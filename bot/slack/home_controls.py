@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.slack.answer_blocks import overflow_menu
 from bot.slack.command_blocks import SubscriptionLike
 from bot.slack.text import truncate
 
@@ -25,21 +26,7 @@ def subscription_menu(sub: SubscriptionLike) -> dict[str, Any]:
     """An overflow menu for one subscription: pause or resume, edit, unsubscribe."""
     toggle = ("resume", "Resume announcements") if sub.status != "active" else ("pause", "Pause")
     options = [toggle, ("edit", "Edit filters and posting…"), ("unsubscribe", "Unsubscribe")]
-    return {
-        "type": "overflow",
-        "action_id": ACTION_HOME_MENU,
-        "options": [
-            {"text": _plain(label), "value": f"{verb}:{sub.id}"} for verb, label in options
-        ],
-    }
-
-
-def parse_menu_value(value: str | None) -> tuple[str, int] | None:
-    """(verb, subscription id) from a menu option's value, or None when it is not ours."""
-    verb, _, sub_id = (value or "").partition(":")
-    if verb not in MENU_VERBS or not sub_id.isdigit():
-        return None
-    return verb, int(sub_id)
+    return overflow_menu(ACTION_HOME_MENU, sub.id, options)
 
 
 def _filters_input(block_id: str, label: str, hint: str, initial: tuple[str, ...]) -> dict:

@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from bot.feeds.filters import FilterError, compile_filters
 from bot.runtime import Runtime
 from bot.schedules import ScheduleError, parse_schedule
+from bot.slack.answer_blocks import parse_menu_value
 from bot.slack.asked import AskedQuestions
 from bot.slack.channel_access import (
     CannotPost,
@@ -30,9 +31,9 @@ from bot.slack.command_blocks import subscribed_message
 from bot.slack.feed_commands import is_admin
 from bot.slack.home import home_view
 from bot.slack.home_controls import (
+    MENU_VERBS,
     edit_modal,
     message_modal,
-    parse_menu_value,
     read_form,
     subscribe_modal,
 )
@@ -95,7 +96,7 @@ class HomeTab:
     ) -> None:
         """A subscription's menu choice: pause, resume or unsubscribe now; edit opens a modal.
         The user's Home is published again to show the change."""
-        choice = parse_menu_value(value)
+        choice = parse_menu_value(value, MENU_VERBS)
         if choice is None or user_id is None:
             return
         if not is_admin(self.runtime.settings, user_id):

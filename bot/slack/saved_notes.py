@@ -17,7 +17,7 @@ from bot.db.slack_notes import NoteFields, note_key, slack_note, slack_note_by_k
 from bot.knowledge.saved import mrkdwn_plain
 from bot.knowledge.slack_notes import delete_note, edit_note, save_note
 from bot.runtime import Runtime
-from bot.slack.answer_blocks import Message, mention, notice
+from bot.slack.answer_blocks import NOTE_MENU_VERBS, Message, mention, notice, parse_menu_value
 from bot.slack.save_blocks import (
     Prefill,
     SaveForm,
@@ -240,11 +240,12 @@ class SavedNotes:
         self, user_id: str | None, choice: str | None, trigger_id: str | None, client: WebClient
     ) -> Message | None:
         """Edit (opens the modal prefilled) or Delete a saved note; a reply to show, if any."""
-        verb, _, raw_id = (choice or "").partition(":")
-        if verb not in ("edit", "delete") or not raw_id.isdigit():
+        parsed = parse_menu_value(choice, NOTE_MENU_VERBS)
+        if parsed is None:
             return notice("That menu has expired; ask again.", ":warning:")
+        verb, note_id = parsed
         with self.runtime.sessions() as session:
-            note = slack_note(session, int(raw_id))
+            note = slack_note(session, note_id)
             prefill = _edit_prefill(note) if note is not None else None
             saver = note.saver_id if note is not None else ""
         if prefill is None:
@@ -258,7 +259,7 @@ class SavedNotes:
                 )
             return None
         with self.runtime.sessions.begin() as session:
-            deleted = delete_note(session, int(raw_id))
+            deleted = delete_note(session, note_id)
         if deleted:
             self.index_now()
         return notice(
