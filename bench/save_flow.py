@@ -23,33 +23,15 @@ import argparse
 import json
 import shlex
 import sys
-import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "slack"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fakes import FakeSlack  # noqa: E402
-from slack_harness import (  # noqa: E402
-    BOT_TOKEN,
-    SIGNING_SECRET,
-    SlackClientSim,
-    block_texts,
-    input_values,
-    save_form,
-    view_of,
-)
-
-from bench.common import fresh_database, median, percentile  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.runtime import open_runtime  # noqa: E402
-from bot.slack.answer_blocks import ACTION_NOTE_MENU  # noqa: E402
-from bot.slack.app import create_app  # noqa: E402
-from bot.slack.runner import HttpServer, health_check, make_wsgi, prepare_store  # noqa: E402
-from bot.slack.save_blocks import CALLBACK_SAVE  # noqa: E402
+from bench.common import fresh_database, median, percentile
+from bench.served import Served, block_texts, input_values, save_form, served, view_of
+from bot.slack.answer_blocks import ACTION_NOTE_MENU
+from bot.slack.save_blocks import CALLBACK_SAVE
 
 TARGET_MS = 1000.0
 CHANNEL = "C0DEVOPS1"
@@ -66,28 +48,6 @@ NOTE = (
     "with `kubectl rollout restart deploy/{svc}-api -n prod` so they pick up the new secret."
 )
 QUESTION = "new secret for the {svc} db"
-
-
-class TimedResponses(list):
-    """FakeSlack appends (name, payload) here; we keep when each arrived."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.arrived: dict[str, tuple[float, dict]] = {}
-        self.event = threading.Condition()
-
-    def append(self, item: tuple[str, dict]) -> None:
-        now = time.perf_counter()
-        with self.event:
-            self.arrived.setdefault(item[0], (now, item[1]))
-            super().append(item)
-            self.event.notify_all()
-
-    def wait(self, name: str, timeout: float = 10.0) -> tuple[float, dict]:
-        with self.event:
-            if not self.event.wait_for(lambda: name in self.arrived, timeout=timeout):
-                raise RuntimeError(f"no response for {name}")
-            return self.arrived[name]
 
 
 def _wait(predicate, timeout: float = 10.0):
@@ -111,7 +71,8 @@ def _best_is(answer: dict, link: str) -> bool:
     return False
 
 
-def one_run(n: int, sim: SlackClientSim, fake: FakeSlack, timed: TimedResponses) -> dict:
+def one_run(n: int, app: Served) -> dict:
+    sim, fake, timed = app.sim, app.fake, app.timed
     svc = SERVICES[n % len(SERVICES)]
     [message] = fake.thread(CHANNEL, {"user": "U0AUTHOR", "text": NOTE.format(svc=svc)})
     opened = len(fake.posted("views.open"))
@@ -178,35 +139,11 @@ def main() -> int:
 
 def measure(db_url: str, runs: int, warmup: int) -> list[dict]:
     """Serve the app on `db_url` and time `runs` saves after `warmup` untimed ones."""
-    fake = FakeSlack().start()
-    fake.channel(CHANNEL, "ops", member=True)
-    timed = TimedResponses()
-    fake.responses = timed
-    settings = Settings(
-        devopsbot_database_url=db_url,
-        slack_bot_token=BOT_TOKEN,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=fake.api_url,
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    runtime = open_runtime(settings)
-    prepare_store(runtime)
-    _wait(lambda: not runtime.answerer.refreshing(), timeout=120)
-    server = HttpServer(
-        make_wsgi(create_app(runtime), health_check(runtime.engine, lambda: True, "http")),
-        "127.0.0.1",
-        0,
-    ).start()
-    sim = SlackClientSim(server.url, fake)
-    try:
+    with served(db_url, lambda fake: fake.channel(CHANNEL, "ops", member=True)) as app:
+        _wait(lambda: not app.runtime.answerer.refreshing(), timeout=120)
         for n in range(-warmup, 0):  # the model's first load is a start-up cost
-            one_run(n, sim, fake, timed)
-        return [one_run(n, sim, fake, timed) for n in range(runs)]
-    finally:
-        sim.close()
-        server.stop()
-        fake.stop()
-        runtime.engine.dispose()
+            one_run(n, app)
+        return [one_run(n, app) for n in range(runs)]
 
 
 def report(results: list[dict], runs: int, db_url: str) -> int:

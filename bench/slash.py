@@ -15,29 +15,19 @@ Targets: ack p99 ≤ 300 ms, answer p99 ≤ 1 s.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shlex
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "slack"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import fakes  # noqa: E402
-from fakes import FakeSlack  # noqa: E402
-from slack_harness import BOT_TOKEN, SIGNING_SECRET, SlackClientSim  # noqa: E402
-
-from bench.common import EVAL, load_questions, median, percentile  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.runtime import open_runtime  # noqa: E402
-from bot.slack.app import create_app  # noqa: E402
-from bot.slack.runner import HttpServer, health_check, make_wsgi, prepare_store  # noqa: E402
+from bench.common import EVAL, load_questions, median, percentile
+from bench.served import Served, served
 
 ACK_TARGET_MS = 300.0
 ANSWER_TARGET_MS = 1000.0
@@ -48,22 +38,6 @@ FALLBACK_QUESTIONS = [
     "inspect kafka topics and partitions",
     "what is the weather today",
 ]
-
-
-class TimedResponses(list):
-    """FakeSlack appends (name, payload) here; we keep the arrival time of each name."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.arrived: dict[str, float] = {}
-        self.event = threading.Condition()
-
-    def append(self, item: tuple[str, dict]) -> None:
-        now = time.perf_counter()
-        with self.event:
-            self.arrived.setdefault(item[0], now)
-            super().append(item)
-            self.event.notify_all()
 
 
 def questions() -> list[str]:
@@ -82,52 +56,27 @@ def main() -> int:
 
     tmp = tempfile.TemporaryDirectory()
     db_url = args.database_url or f"sqlite:///{Path(tmp.name) / 'bench.db'}"
-    # socketserver's default listen backlog is 5: with 20 answers arriving at once the kernel
-    # drops SYNs and the client retries after 1 s, which would measure the fake, not the bot.
-    fakes._Server.request_queue_size = 128
-    fake = FakeSlack().start()
-    timed = TimedResponses()
-    fake.responses = timed
-    settings = Settings(
-        devopsbot_database_url=db_url,
-        slack_bot_token=BOT_TOKEN,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=fake.api_url,
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    runtime = open_runtime(settings)
-    prepare_store(runtime)
-    app = create_app(runtime)
-    server = HttpServer(
-        make_wsgi(app, health_check(runtime.engine, lambda: True, "http")), "127.0.0.1", 0
-    ).start()
-    sim = SlackClientSim(server.url, fake)
     pool = questions()
 
-    def one(n: int) -> tuple[float, float]:
+    def one(app: Served, n: int) -> tuple[float, float]:
         name = f"b{n}"
-        body = sim.command_body(pool[n % len(pool)], user_id=f"U{n % 7}", response=name)
+        body = app.sim.command_body(pool[n % len(pool)], user_id=f"U{n % 7}", response=name)
         start = time.perf_counter()
-        response = sim.post(body, "application/x-www-form-urlencoded")
+        response = app.sim.post(body, "application/x-www-form-urlencoded")
         acked = time.perf_counter()
         if response.status_code != 200:
             raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
-        with timed.event:
-            if not timed.event.wait_for(lambda: name in timed.arrived, timeout=10):
-                raise RuntimeError(f"no answer for command {n}")
-        return (acked - start) * 1000, (timed.arrived[name] - start) * 1000
+        answered, _ = app.timed.wait(name, timeout=10)
+        return (acked - start) * 1000, (answered - start) * 1000
 
     try:
-        with ThreadPoolExecutor(args.concurrency) as executor:
-            list(executor.map(one, range(-args.warmup, 0)))  # warm connections and caches
+        with served(db_url) as app, ThreadPoolExecutor(args.concurrency) as executor:
+            run = functools.partial(one, app)
+            list(executor.map(run, range(-args.warmup, 0)))  # warm connections and caches
             started = time.perf_counter()
-            results = list(executor.map(one, range(args.commands)))
+            results = list(executor.map(run, range(args.commands)))
             wall = time.perf_counter() - started
     finally:
-        sim.close()
-        server.stop()
-        fake.stop()
-        runtime.engine.dispose()
         tmp.cleanup()
 
     acks = [a for a, _ in results]
