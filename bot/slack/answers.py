@@ -7,6 +7,8 @@ answer_blocks. Nothing here raises into bolt for an expected problem.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -44,6 +46,10 @@ log = logging.getLogger(__name__)
 Send = Callable[[Message], Any]
 
 MORE_RESULTS = 5
+# Answering is CPU work under the GIL: as many at once as there are cores. A burst of questions
+# then waits here, asleep, instead of taking the GIL from the threads that only have to ack
+# other requests within Slack's 3 seconds (Slack calls, which only wait, stay outside).
+_ANSWERING = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
 def conversation_question(event: dict[str, Any], bot_user_id: str | None) -> str | None:
@@ -72,7 +78,8 @@ class Answers:
         self.offers = offers
 
     def answer(self, question: str, limit: int = 3) -> Answer:
-        """Search the store and attach what the message shows (articles' dates)."""
+        """Search the store and attach what the message shows (articles' dates); callers hold
+        _ANSWERING."""
         with self.runtime.sessions() as session:
             # Given the session factory, a store that moved on is re-indexed in the background
             # and this question is answered from the current index without waiting.
@@ -92,12 +99,14 @@ class Answers:
         send: Send,
     ) -> Answer:
         """Answer, deliver through `send`, then record the question (after, so it never delays)."""
-        answer = self.answer(question)
-        saved = answer.hits[0].saved if answer.hits else None
-        editable = saved is not None and may_change_note(
-            self.runtime.settings, user_id, saved.saver_id
-        )
-        send(answer_message(answer, style, editable=editable))
+        with _ANSWERING:  # the message is built under it too: CPU work; sending only waits
+            answer = self.answer(question)
+            saved = answer.hits[0].saved if answer.hits else None
+            editable = saved is not None and may_change_note(
+                self.runtime.settings, user_id, saved.saver_id
+            )
+            message = answer_message(answer, style, editable=editable)
+        send(message)
         self.asked.record(answer, user_id=user_id, channel_id=channel_id, surface=surface)
         return answer
 
@@ -111,7 +120,8 @@ class Answers:
         if ids and len(hits) == len(ids):
             return Answer(question, True, tuple(hits))
         # The notes were reloaded since (chunk ids change): answer again.
-        return self.answer(question)
+        with _ANSWERING:
+            return self.answer(question)
 
     def share(
         self,
@@ -150,7 +160,8 @@ class Answers:
         question, ids = parse_button_value(value)
         if not question:
             return notice("That answer has expired; ask again.")
-        answer = self.answer(question, limit=len(ids) + MORE_RESULTS)
+        with _ANSWERING:
+            answer = self.answer(question, limit=len(ids) + MORE_RESULTS)
         rest = [h for h in answer.hits if h.chunk.id not in set(ids)][:MORE_RESULTS]
         return more_results_message(question, rest)
 
