@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bot.knowledge.saved import SECTION_MAX, TEXT_MAX, TITLE_MAX, one_line
+from bot.slack.home_controls import message_modal
 from bot.slack.text import escape, truncate
 
 CALLBACK_SAVE = "save_to_notes_modal"
@@ -200,12 +201,7 @@ def save_modal(prefill: Prefill) -> dict[str, Any]:
 
 def message_view(text: str) -> dict[str, Any]:
     """A modal that only says something (escaped mrkdwn): "Saving…", "Saved", a refusal."""
-    return {
-        "type": "modal",
-        "title": _plain(MODAL_TITLE),
-        "close": _plain("Close"),
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}],
-    }
+    return message_modal(MODAL_TITLE, text)
 
 
 @dataclass(frozen=True)
