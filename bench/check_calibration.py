@@ -1,6 +1,6 @@
 """Check the labels of bench/calibration-questions.jsonl against the real chunks.
 
-    python bench/check_calibration.py [--verbose] [--questions PATH]
+    python bench/check_calibration.py [--verbose] [--questions PATH] [--also-avoid PATH ...]
 
 Builds the store the bot builds (public pages + seed notes and feeds, `build_store`), then for
 every calibration question:
@@ -11,8 +11,12 @@ every calibration question:
    several chunks and `is_right` accepts them all, so they count once);
 3. none of its right chunks is right for a question of the dev sets
    (shared/eval/dev-questions.jsonl, shared/eval/public-dev-questions.jsonl,
-   bench/extra-questions.jsonl): the calibrator must not be fit on what they measure;
-4. no two questions have the same `q` (case and spacing ignored);
+   bench/extra-questions.jsonl) or of a set given with `--also-avoid` (repeatable): the
+   calibrator must not be fit on what they measure, and a fine-tuning set
+   (bench/finetune-questions.jsonl, checked with `--also-avoid bench/calibration-questions.jsonl`)
+   must not train on what the dev sets or the calibrator see;
+4. no two questions have the same `q` (case and spacing ignored), and none has the `q` of a
+   question in the dev sets or an `--also-avoid` set;
 5. a `none` question has no `any` / `title` labels (its key terms are checked by grep when
    written, see calibration-questions.md);
 6. no public-corpus page is the target of more than MAX_PER_PAGE questions.
@@ -89,6 +93,11 @@ def answers(indexes: list[int], chunks: list) -> set:
     }
 
 
+def normalised(text: object) -> str:
+    """A question's text for the duplicate check: case and spacing ignored."""
+    return " ".join(str(text).lower().split())
+
+
 def short(text: str, width: int = 70) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
@@ -100,20 +109,35 @@ def main() -> int:
     )
     parser.add_argument("--questions", type=Path, default=CALIBRATION)
     parser.add_argument(
+        "--also-avoid",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="another question set whose right chunks (and texts) are taken like the dev sets'",
+    )
+    parser.add_argument(
         "--verbose", action="store_true", help="print every question's right-chunk count"
     )
     args = parser.parse_args()
     questions = load_questions(args.questions)
+    for path in args.also_avoid:
+        if not path.exists():
+            parser.error(f"--also-avoid {path}: no such file")
+        if path.resolve() == args.questions.resolve():
+            parser.error(f"--also-avoid {path} is the set being checked")
     with tempfile.TemporaryDirectory() as tmp:
         _, answerer, _ = build_store(tmp, "public")
     chunks = answerer.index._snap.chunks
 
-    taken: dict[int, str] = {}  # chunk index → which dev set counts it as right
-    for path in DEV_SETS:
+    taken: dict[int, str] = {}  # chunk index → which avoided set counts it as right
+    avoided_q: dict[str, str] = {}  # normalised `q` → which avoided set has it
+    for path in (*DEV_SETS, *args.also_avoid):
         if not path.exists():
             print(f"warning: dev set {path} not found, not checked against", file=sys.stderr)
             continue
         for dev in load_questions(path):
+            avoided_q.setdefault(normalised(dev.get("q", "")), path.name)
             for i in right_chunks(dev, chunks):
                 taken.setdefault(i, path.name)
 
@@ -127,11 +151,13 @@ def main() -> int:
         where = f"line {line}: {short(str(q.get('q', '')), 60)!r}"
         problems = shape_problems(q)
         malformed = bool(problems)
-        key = " ".join(str(q.get("q", "")).lower().split())
+        key = normalised(q.get("q", ""))
         if key in seen:
             problems.append(f"duplicate of line {seen[key]}")
         else:
             seen[key] = line
+        if key in avoided_q:
+            problems.append(f"same question text as a question of {avoided_q[key]}")
         kind = q.get("kind")
         counts[str(kind)] += 1
         if kind in ("note", "article") and not malformed:
@@ -165,9 +191,11 @@ def main() -> int:
                 f"public page {page} is the target of {len(lines)} questions "
                 f"(> {MAX_PER_PAGE}): lines {', '.join(map(str, lines))}"
             )
+    avoided_names = "a dev set" + "".join(f" or {p.name}" for p in args.also_avoid)
     print(
         f"{len(questions)} questions ({', '.join(f'{k} {n}' for k, n in sorted(counts.items()))}) "
-        f"over {len(chunks)} chunks; {len(taken)} chunks are right for a dev-set question; "
+        f"over {len(chunks)} chunks; {len(taken)} chunks are right for a question of "
+        f"{avoided_names}; "
         f"{len(per_page)} public pages targeted"
     )
     if sizes:
@@ -186,7 +214,8 @@ def main() -> int:
         return 1
     print(
         f"OK: every labelled question has 1..{MAX_RIGHT} right answers, none of them right for a "
-        f"dev-set question; at most {MAX_PER_PAGE} questions per public page; no duplicates"
+        f"question of {avoided_names}; at most {MAX_PER_PAGE} questions per public page; "
+        "no duplicates"
     )
     return 0
 
