@@ -154,6 +154,16 @@ def test_ask_on_a_stored_index_imports_only_what_it_needs(env, tmp_path):
     assert [m for m in modules if m in NOT_FOR_ASK or m.startswith(NOT_FOR_NAMES)] == []
 
 
+def test_ask_closes_the_store_on_its_way_out(env, tmp_path):
+    """The process skips the collector at exit; the store is closed first all the same, so
+    SQLite checkpoints its write-ahead log and leaves no -wal or -shm file beside it."""
+    run(["ask", "how do I tail multiple pods"], env)
+    run(["ask", "how do I tail multiple pods"], env)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("devopsbot.db")) == [
+        "devopsbot.db"
+    ]
+
+
 def test_sample_data_can_be_turned_off(env):
     env["DEVOPSBOT_SAMPLE_DATA"] = "false"
     proc = run(["ask", "how do I tail multiple pods"], env)
