@@ -9,9 +9,6 @@ from __future__ import annotations
 import html
 import re
 
-from lxml import etree
-from lxml import html as lxml_html
-
 # C0 controls but tab and newline, DEL and C1, bidi marks/embeddings/overrides/isolates
 # (a U+202E in a title reverses what follows it), and lone surrogates (not encodable).
 _CONTROLS = re.compile(
@@ -68,6 +65,10 @@ def html_text(fragment: str) -> str:
     cleaned = strip_controls(fragment)
     if not cleaned.strip():
         return ""
+    # Imported here: plain text (every answer `devopsbot ask` prints) never needs lxml.
+    from lxml import etree
+    from lxml import html as lxml_html
+
     try:
         root = lxml_html.fragment_fromstring(cleaned, create_parent="div")
     except (etree.ParserError, ValueError):

@@ -106,6 +106,64 @@ def test_a_ten_thousand_character_question_is_fine(env):
     assert proc.returncode == 0 and proc.stdout.strip()
 
 
+# What `ask` has no use for: the Slack app, the feed fetcher and parsers, the Markdown chunker,
+# migrations, the scheduler and the HTTP server. Each would add to every cold `ask`.
+NOT_FOR_ASK = (
+    "slack_bolt",
+    "slack_sdk",
+    "httpx",
+    "feedparser",
+    "lxml",
+    "markdown_it",
+    "alembic",
+    "apscheduler",
+    "waitress",
+    "websocket",
+    "bot.feeds",
+    "bot.slack",
+    "bot.scheduler",
+)
+NOT_FOR_NAMES = tuple(name + "." for name in NOT_FOR_ASK)
+LOADED_AFTER_ASK = (
+    "import json, sys\n"
+    "from bot.cli import main\n"
+    "out_path = sys.argv[1]\n"
+    "sys.argv[1:] = ['ask', *sys.argv[2:]]\n"
+    "try:\n"
+    "    main()\n"
+    "finally:\n"
+    "    with open(out_path, 'w') as out:\n"
+    "        json.dump(sorted(sys.modules), out)\n"
+)
+
+
+def test_ask_on_a_stored_index_imports_only_what_it_needs(env, tmp_path):
+    run(["ask", "how do I tail multiple pods"], env)  # the first run stores the sample data
+    loaded = tmp_path / "modules.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED_AFTER_ASK, str(loaded), "how do I tail multiple pods"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "stern" in proc.stdout
+    modules = json.loads(loaded.read_text())
+    assert "onnxruntime" in modules  # the question was encoded: the check saw a real answer
+    assert [m for m in modules if m in NOT_FOR_ASK or m.startswith(NOT_FOR_NAMES)] == []
+
+
+def test_ask_closes_the_store_on_its_way_out(env, tmp_path):
+    """The process skips the collector at exit; the store is closed first all the same, so
+    SQLite checkpoints its write-ahead log and leaves no -wal or -shm file beside it."""
+    run(["ask", "how do I tail multiple pods"], env)
+    run(["ask", "how do I tail multiple pods"], env)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("devopsbot.db")) == [
+        "devopsbot.db"
+    ]
+
+
 def test_sample_data_can_be_turned_off(env):
     env["DEVOPSBOT_SAMPLE_DATA"] = "false"
     proc = run(["ask", "how do I tail multiple pods"], env)

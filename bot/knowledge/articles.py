@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 
-from lxml import etree
-from lxml import html as lxml_html
-
 from bot.chunks import ChunkDraft
 from bot.plaintext import html_text, strip_controls
 
@@ -45,6 +42,10 @@ def html_blocks(html: str) -> list[tuple[str, str]]:
 
 
 def _html_blocks(html: str) -> list[tuple[str, str]]:
+    # Imported here: `excerpt` (the CLI's answers) needs no HTML parser.
+    from lxml import etree
+    from lxml import html as lxml_html
+
     try:
         root = lxml_html.document_fromstring(html)
     except (etree.ParserError, ValueError):

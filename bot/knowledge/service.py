@@ -88,9 +88,13 @@ def embed_missing(session: Session, encoder: Encoder, limit: int | None = None) 
 
     Each text is encoded once, whatever how many chunks share it.
     """
+    batch = chunks_without_embedding(session, MODEL_ID, EMBED_BATCH)
+    if not batch:
+        return 0  # the usual start: every text has its vector, no shipped ones to look up
     done = store_shipped_vectors(session)
     while limit is None or done < limit:
-        batch = chunks_without_embedding(session, MODEL_ID, EMBED_BATCH)
+        if done:  # the last batch (or the shipped vectors) changed what is missing
+            batch = chunks_without_embedding(session, MODEL_ID, EMBED_BATCH)
         if not batch:
             break
         vectors = encoder.encode([embedding_text(t, s, x) for _, t, s, x in batch])
