@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 # Bump the suffix whenever `embedding_text` changes: stored vectors are keyed by this id.
-MODEL_ID = "minilm-l6-devops-ft1-int8/1"
+MODEL_ID = "minilm-l6-devops-ft3-int8/1"
 DIM = 384
-MODEL_SHA256 = "e6d2b7bc12de09186fdc2a29d772a737bec27cb0429b86ef38e92ed2960624cf"
+MODEL_SHA256 = "64180c32e25cc0c8f0b9e0237b9a1cb0b6755050c0bf75d58faf7438a39ff9d0"
 MAX_TOKENS = 256  # the model's trained sequence length
 MAX_CHARS = 1500  # past ~256 word pieces the model ignores the rest anyway
 BATCH_TOKENS = 4096  # word pieces per model call: 16 texts of 256, or 128 short ones
