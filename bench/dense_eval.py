@@ -32,9 +32,10 @@ SETS = {
 }
 
 
-def ranks(encoder: Encoder, chunks: list, questions: list[dict]) -> list[int | None]:
+def ranks(
+    encoder: Encoder, chunks: list, matrix: np.ndarray, questions: list[dict]
+) -> list[int | None]:
     """Rank (0-based) of the first right chunk for each answerable question."""
-    matrix = encoder.encode([embedding_text(t, s, x) for _, _, t, s, x in chunks])
     vectors = encoder.encode([q["q"] for q in questions])
     out = []
     for q, v in zip(questions, vectors, strict=True):
@@ -57,9 +58,11 @@ def main() -> None:
     print(f"{'model':40}" + "".join(f"{n + ' first/hit@3':>26}" for n in names))
     for model in [None, *args.models]:
         encoder = Encoder(path=model)
+        # The chunks once per model, not once per question set: encoding them is the slow part.
+        matrix = encoder.encode([embedding_text(t, s, x) for _, _, t, s, x in chunks])
         cells = []
         for n in names:
-            found = ranks(encoder, chunks, sets[n])
+            found = ranks(encoder, chunks, matrix, sets[n])
             first = sum(r == 0 for r in found) / len(found)
             top3 = sum(r is not None and r < 3 for r in found) / len(found)
             cells.append(f"{first:.2f} / {top3:.2f} ({len(found)})")

@@ -88,13 +88,11 @@ def embed_missing(session: Session, encoder: Encoder, limit: int | None = None) 
 
     Each text is encoded once, whatever how many chunks share it.
     """
-    batch = chunks_without_embedding(session, MODEL_ID, EMBED_BATCH)
-    if not batch:
+    if not chunks_without_embedding(session, MODEL_ID, 1):
         return 0  # the usual start: every text has its vector, no shipped ones to look up
     done = store_shipped_vectors(session)
     while limit is None or done < limit:
-        if done:  # the last batch (or the shipped vectors) changed what is missing
-            batch = chunks_without_embedding(session, MODEL_ID, EMBED_BATCH)
+        batch = chunks_without_embedding(session, MODEL_ID, EMBED_BATCH)
         if not batch:
             break
         vectors = encoder.encode([embedding_text(t, s, x) for _, t, s, x in batch])
