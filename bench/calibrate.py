@@ -1,6 +1,6 @@
 """Fit the answer calibrator (bot/knowledge/calibration.json) on bench/calibration-questions.jsonl.
 
-    python bench/calibrate.py [--target-precision 0.95 | --cost 4] [--dry-run]
+    python bench/calibrate.py [--target-precision 0.95 | --cost 4] [--splits 3] [--dry-run]
 
 For every labelled question the real index (public pages + seed notes and feeds, embedded)
 proposes its fused candidate pool; each candidate is a row of signals labelled 1 when it is a
@@ -8,8 +8,11 @@ right answer. An L2-regularised logistic regression over those rows gives P(righ
 candidates and decides "answered". The threshold is the lowest probability at which the
 top answers of the calibration questions reach the target precision (0.95: "an answered question
 is right at least 95% of the time") in 5-fold cross-validation, so it is not chosen on the same
-rows the weights were fit on. `--cost C` instead picks the best utility when a wrong stated
-answer costs C right ones.
+rows the weights were fit on. The precision must hold in each corpus on its own (questions about
+the public command pages, and about the team's notes and feeds), since a pooled figure lets the
+easy corpus hide the hard one; and over several random fold splits, since one split moves the
+threshold by ±0.05. `--cost C` instead picks the best utility when a wrong stated answer costs C
+right ones.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from bench.common import CALIBRATION, build_store, is_right, load_questions
+from bench.common import CALIBRATION, PUBLIC_CORPUS, build_store, is_right, load_questions
 from bot.knowledge.calibration import ANSWER_FEATURES, FEATURES, Calibration, answer_features
 from bot.knowledge.embed import MODEL_ID
 from bot.knowledge.index import distinct, evidence
@@ -108,13 +111,52 @@ def top_outcomes(rows, cal: Calibration) -> list[tuple[float, bool]]:
     return [(float(p), bool(r)) for p, r in zip(1 / (1 + np.exp(-z)), ay, strict=True)]
 
 
-def threshold_for(outcomes: list[tuple[float, bool]], target: float) -> float:
-    """Lowest threshold at which the answered questions are right at least `target` of the time."""
+# A corpus needs this many stated answers (summed over the splits) before its precision counts:
+# one lucky or unlucky answer says nothing.
+MIN_STATED = 10
+
+
+def threshold_for(
+    outcomes: list[tuple[float, bool]], target: float, groups: list[str] | None = None
+) -> float:
+    """Lowest threshold at which the answered questions are right at least `target` of the time,
+    overall and within every group (a corpus) with enough stated answers."""
+    groups = groups or ["all"] * len(outcomes)
+    names = sorted(set(groups) - {"none", "unreachable"})
     for t in np.arange(0.05, 0.99, 0.01):
         answered = [right for p, right in outcomes if p >= t]
-        if answered and sum(answered) / len(answered) >= target:
+        if not answered or sum(answered) / len(answered) < target:
+            continue
+        within = [
+            [right for (p, right), g in zip(outcomes, groups, strict=True) if g == name and p >= t]
+            for name in names
+        ]
+        if all(len(a) < MIN_STATED or sum(a) / len(a) >= target for a in within):
             return float(round(t, 2))
     return 0.99
+
+
+def corpus_of(row) -> str:
+    """Which corpus a labelled question is about: "public" (the command pages), "team" (the
+    notes and feeds), "none" (off-topic) or "unreachable" (no right chunk among its candidates:
+    always a wrong answer, counted only in the overall precision)."""
+    _, y, found, q = row
+    if q["kind"] == "none":
+        return "none"
+    pages = _public_pages()
+    for (_, chunk), right in zip(found, y, strict=True):
+        if right:
+            return "public" if chunk.source_name in pages else "team"
+    return "unreachable"
+
+
+_PAGES: set[str] = set()
+
+
+def _public_pages() -> set[str]:
+    if not _PAGES:
+        _PAGES.update(p.name for p in PUBLIC_CORPUS.rglob("*.md"))
+    return _PAGES
 
 
 def threshold_by_cost(outcomes: list[tuple[float, bool]], cost: float) -> float:
@@ -133,16 +175,21 @@ def threshold_by_cost(outcomes: list[tuple[float, bool]], cost: float) -> float:
     return best_t
 
 
-def print_curve(outcomes: list[tuple[float, bool]], kinds: list[str]) -> None:
-    """Cross-validated precision and answered share at a few thresholds."""
-    for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
-        answered = [(right, k) for (p, right), k in zip(outcomes, kinds, strict=True) if p >= t]
-        precision = sum(r for r, _ in answered) / len(answered) if answered else float("nan")
-        off = sum(1 for _, k in answered if k == "none")
-        print(
-            f"  t={t:.1f}: answered {len(answered):3d}/{len(outcomes)}, "
-            f"precision {precision:.3f}, off-topic answered {off}"
-        )
+def print_curve(outcomes: list[tuple[float, bool]], groups: list[str], splits: int) -> None:
+    """Cross-validated precision and stated answers (per split) at a few thresholds, overall
+    and per corpus."""
+    for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
+        line = f"  t={t:.2f}:"
+        for name in ("all", "public", "team"):
+            answered = [
+                right
+                for (p, right), g in zip(outcomes, groups, strict=True)
+                if p >= t and (name == "all" or g == name)
+            ]
+            precision = sum(answered) / len(answered) if answered else float("nan")
+            line += f"  {name} {len(answered) / splits:5.1f} stated, precision {precision:.3f};"
+        off = sum(1 for (p, _), g in zip(outcomes, groups, strict=True) if p >= t and g == "none")
+        print(f"{line}  off-topic {off / splits:.1f}")
 
 
 def main() -> None:
@@ -164,6 +211,9 @@ def main() -> None:
     )
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument(
+        "--splits", type=int, default=3, help="random fold splits the outcomes are pooled over"
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="print, do not write calibration.json"
     )
     args = parser.parse_args()
@@ -173,38 +223,53 @@ def main() -> None:
         rows = question_rows(answerer, questions)
 
     # Cross-validated outcomes choose the threshold; the final weights use every question.
-    rng = np.random.default_rng(7)
-    fold = rng.permutation(len(rows)) % args.folds
+    corpora = [corpus_of(r) for r in rows]
     held_out: list[tuple[float, bool]] = []
-    held_kinds: list[str] = []
-    for k in range(args.folds):
-        train = [r for r, f in zip(rows, fold, strict=True) if f != k]
-        test = [r for r, f in zip(rows, fold, strict=True) if f == k]
-        held_out.extend(top_outcomes(test, fit(train)))
-        held_kinds.extend(r[3]["kind"] for r in test)
+    held_groups: list[str] = []
+    for split in range(args.splits):
+        fold = np.random.default_rng(7 + split).permutation(len(rows)) % args.folds
+        for k in range(args.folds):
+            train = [r for r, f in zip(rows, fold, strict=True) if f != k]
+            test = [r for r, f in zip(rows, fold, strict=True) if f == k]
+            held_out.extend(top_outcomes(test, fit(train)))
+            held_groups.extend(g for g, f in zip(corpora, fold, strict=True) if f == k)
     if args.cost is not None:
         threshold = threshold_by_cost(held_out, args.cost)
         rule = f"best cross-validated utility, a wrong answer costing {args.cost} right ones"
     else:
-        threshold = threshold_for(held_out, args.target_precision)
-        rule = f"lowest threshold with cross-validated precision >= {args.target_precision}"
-    print_curve(held_out, held_kinds)
+        threshold = threshold_for(held_out, args.target_precision, held_groups)
+        rule = (
+            f"lowest threshold with cross-validated precision >= {args.target_precision} "
+            f"overall and on each corpus ({args.splits} splits of {args.folds} folds)"
+        )
+    print_curve(held_out, held_groups, args.splits)
     final = fit(rows)
     calibration = Calibration(
         final.weights, final.bias, threshold, final.answer_weights, final.answer_bias
     )
     weights, bias = np.asarray(final.weights), final.bias
 
-    answerable = [o for o, k in zip(held_out, held_kinds, strict=True) if k != "none"]
-    off_topic = [o for o, k in zip(held_out, held_kinds, strict=True) if k == "none"]
+    answerable = [o for o, g in zip(held_out, held_groups, strict=True) if g != "none"]
+    off_topic = [
+        p >= threshold for (p, _), g in zip(held_out, held_groups, strict=True) if g == "none"
+    ]
     answered = [right for p, right in held_out if p >= threshold]
     print(f"{len(rows)} questions, {sum(len(r[0]) for r in rows)} candidate rows")
     print(f"cross-validated: top-1 right {np.mean([r for _, r in answerable]):.3f} of answerable")
     print(
-        f"  threshold {threshold:.2f}: answered {len(answered)}/{len(held_out)}, precision "
-        f"{(sum(answered) / max(len(answered), 1)):.3f}, "
-        f"off-topic answered {sum(p >= threshold for p, _ in off_topic)}/{len(off_topic)}"
+        f"  threshold {threshold:.2f}: answered {len(answered) / args.splits:.1f}/{len(rows)}, "
+        f"precision {(sum(answered) / max(len(answered), 1)):.3f}, "
+        f"off-topic answered {sum(off_topic) // args.splits}/{len(off_topic) // args.splits}"
     )
+    by_corpus = {}
+    for name in ("public", "team"):
+        stated = [
+            right
+            for (p, right), g in zip(held_out, held_groups, strict=True)
+            if g == name and p >= threshold
+        ]
+        by_corpus[name] = round(sum(stated) / max(len(stated), 1), 3)
+        print(f"  {name}: {len(stated) / args.splits:.1f} stated, precision {by_corpus[name]:.3f}")
     for name, w in zip(FEATURES, weights, strict=True):
         print(f"  {name:14} {w:+.3f}")
     print(f"  {'bias':14} {bias:+.3f}")
@@ -219,6 +284,7 @@ def main() -> None:
             fitted_on=f"bench/calibration-questions.jsonl ({len(rows)} questions)",
             threshold_rule=rule,
             cross_validated_precision=round(sum(answered) / max(len(answered), 1), 3),
+            cross_validated_precision_by_corpus=by_corpus,
         )
     )
     print(f"wrote {OUT}")
