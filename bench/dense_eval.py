@@ -1,6 +1,6 @@
 """Dense retrieval alone, model against model, over the public bench store's chunks.
 
-    python bench/dense_eval.py [MODEL.onnx ...] [--sets seed,extra,public,calibration]
+    python bench/dense_eval.py [MODEL.onnx ...] [--sets seed,extra,public,calibration,FILE.jsonl]
 
 For the shipped model and each given ONNX file (same tokenizer and pooling as the bot), ranks
 every chunk by cosine to the question and prints, per question set, how often a right chunk is
@@ -51,11 +51,15 @@ def main() -> None:
     parser.add_argument("--sets", default="seed,extra,public,calibration")
     args = parser.parse_args()
     names = [n.strip() for n in args.sets.split(",") if n.strip()]
-    sets = {n: [q for q in load_questions(SETS[n]) if q["kind"] != "none"] for n in names}
+    # A name of SETS, or the path of any question file (e.g. a held-out part of a set).
+    sets = {
+        n: [q for q in load_questions(SETS.get(n) or Path(n)) if q["kind"] != "none"] for n in names
+    }
     with tempfile.TemporaryDirectory() as tmp:
         chunks = corpus_chunks(tmp)
     print(f"{len(chunks)} chunks")
-    print(f"{'model':40}" + "".join(f"{n + ' first/hit@3':>26}" for n in names))
+    shown = [n if n in SETS else Path(n).stem for n in names]
+    print(f"{'model':40}" + "".join(f"{n + ' first/hit@3':>26}" for n in shown))
     for model in [None, *args.models]:
         encoder = Encoder(path=model)
         # The chunks once per model, not once per question set: encoding them is the slow part.

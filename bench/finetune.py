@@ -1,7 +1,7 @@
 """Fine-tune all-MiniLM-L6-v2 for DevOps questions and export it as the bot's model.
 
     pip install -e '.[finetune]'   # torch, sentence-transformers, onnx: build time only
-    python bench/finetune.py [--questions bench/finetune-questions.jsonl] [--epochs 2]
+    python bench/finetune.py [--questions bench/finetune-questions.jsonl ...] [--epochs 2]
 
 Trains on `bench/finetune-questions.jsonl` only: hand-written questions whose right chunks no
 dev set (shared/eval ×2, bench/extra-questions.jsonl) and no calibration question uses
@@ -72,11 +72,40 @@ def _words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
+def mined_negatives(
+    base: Path, questions: list[dict], texts: list[str], chunks: list, rng: random.Random
+) -> dict[str, int]:
+    """Per question, a chunk of another page or file the base model ranks near the top: the
+    wrong page it confuses with the right one. Drawn from ranks 3–10, not the very top, where a
+    chunk of another page is often a right answer too (`lsof -i` and `ss -l` for open ports)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(base), device="cpu")
+    model.max_seq_length = TRAIN_TOKENS
+    chunk_vectors = model.encode(texts, batch_size=64, normalize_embeddings=True)
+    question_vectors = model.encode([q["q"] for q in questions], normalize_embeddings=True)
+    out = {}
+    for q, vector in zip(questions, question_vectors, strict=True):
+        right = {i for i, (_, k, t, sec, x) in enumerate(chunks) if is_right(q, k, t, sec, x)}
+        sources = {chunks[i][0] for i in right}
+        order = np.argsort(-(chunk_vectors @ vector))
+        others = [int(i) for i in order[:40] if chunks[i][0] not in sources][:10]
+        out[q["q"]] = rng.choice(others[2:] or others)
+    return out
+
+
 def training_rows(
-    questions: list[dict], chunks: list[tuple[str, str, str, str, str]], rng: random.Random
+    questions: list[dict],
+    chunks: list[tuple[str, str, str, str, str]],
+    rng: random.Random,
+    base: Path | None = None,
 ) -> list[tuple[str, str, str, str]]:
-    """(question, right chunk, hard negative, hard negative) rows, texts as the bot embeds them."""
+    """(question, right chunk, hard negative, hard negative) rows, texts as the bot embeds them.
+
+    With `base`, the second negative is a chunk of another page the base model confuses with
+    the right one (`mined_negatives`) instead of the second-closest sibling."""
     texts = [embedding_text(t, sec, x) for _, _, t, sec, x in chunks]
+    mined = mined_negatives(base, questions, texts, chunks, rng) if base else {}
     by_source: dict[str, list[int]] = {}
     for i, (source, *_) in enumerate(chunks):
         by_source.setdefault(source, []).append(i)
@@ -90,7 +119,9 @@ def training_rows(
             own = _words(texts[pos])
             siblings = [i for i in by_source[chunks[pos][0]] if i not in taken]
             siblings.sort(key=lambda i: (-len(own & _words(texts[i])), i))
-            negatives = siblings[:2]
+            negatives = siblings[:1] if q["q"] in mined else siblings[:2]
+            if q["q"] in mined:
+                negatives.append(mined[q["q"]])
             while len(negatives) < 2:  # a one-example page: any other chunk
                 other = rng.randrange(len(chunks))
                 if other not in taken and other not in negatives:
@@ -250,20 +281,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--questions", type=Path, default=QUESTIONS)
+    parser.add_argument("--questions", type=Path, nargs="+", default=[QUESTIONS])
     parser.add_argument("--epochs", type=float, default=2)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--mined-negatives",
+        action="store_true",
+        help="second hard negative: another page the base model confuses (see mined_negatives)",
+    )
     args = parser.parse_args()
     rng = random.Random(SEED)
-    questions = [q for q in load_questions(args.questions) if q["kind"] != "none"]
+    questions = [q for path in args.questions for q in load_questions(path) if q["kind"] != "none"]
     with tempfile.TemporaryDirectory() as tmp:
         chunks = corpus_chunks(tmp)
-        rows = training_rows(questions, chunks, rng)
+        base = base_model_dir(tmp)
+        rows = training_rows(questions, chunks, rng, base if args.mined_negatives else None)
         print(f"{len(questions)} questions, {len(rows)} training rows over {len(chunks)} chunks")
-        model = train(base_model_dir(tmp), rows, args)
+        model = train(base, rows, args)
         fp32 = Path(tmp) / "fp32.onnx"
         export_onnx(model, fp32)
         args.out.parent.mkdir(parents=True, exist_ok=True)

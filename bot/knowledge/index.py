@@ -49,6 +49,7 @@ SYNONYM_WEIGHT = 0.6
 MAX_QUESTION_WORDS = 32
 MAX_CORRECTIONS = 4
 MAX_COMPLETIONS = 8
+MAX_CACHED_CORRECTIONS = 20_000
 MAX_SUFFIX = 4  # `tail` reaches `tailer` and `tailing`, not `tailormade`
 # Candidates taken from each ranking before fusion: enough for the right answer to be among them
 # when either ranking alone puts it in its top few dozen.
@@ -250,6 +251,10 @@ class _WordPools:
     snapshot: _Snapshot  # held, not its id: a new snapshot may reuse a freed one's address
     by_length: dict[int, list[str]]  # correction candidates (no stop words)
     in_order: list[str]  # sorted, for prefix completion
+    # Corrections already worked out against this snapshot: a question is corrected twice (its
+    # embedding reads the corrected text, the lexical ranking every close spelling), and the
+    # same typos recur. Bounded, cleared when full; it dies with the snapshot.
+    corrections: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -514,8 +519,18 @@ class KnowledgeIndex:
         """Index words within one typo of `word` (two for long words), closest first."""
         if len(word) < 4 or not word.isalpha():
             return []
+        pools = self._word_pools(snap)
+        known = pools.corrections.get(word)
+        if known is None:
+            known = self._closest(snap, pools, word)
+            if len(pools.corrections) >= MAX_CACHED_CORRECTIONS:
+                pools.corrections.clear()
+            pools.corrections[word] = known
+        return list(known)
+
+    def _closest(self, snap: _Snapshot, pools: _WordPools, word: str) -> list[str]:
         max_dist = 1 if len(word) < 8 else 2
-        by_length = self._word_pools(snap).by_length
+        by_length = pools.by_length
         candidates: list[tuple[int, int, str]] = []
         for length in range(len(word) - max_dist, len(word) + max_dist + 1):
             pool = by_length.get(length)

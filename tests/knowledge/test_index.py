@@ -102,6 +102,16 @@ def test_misspelled_words_are_corrected_before_the_model_reads_them(index):
     assert index.spelled("kubectl stern") == "kubectl stern"  # known words stay
 
 
+def test_a_correction_follows_the_notes_it_was_made_against():
+    # Corrections are remembered per index state: once a note uses the word, it is a word.
+    idx = KnowledgeIndex()
+    idx.replace_source(1, 1, [IndexedChunk(1, 1, "note", "stern", "", "tail many pods")])
+    assert idx.spelled("tial pods") == "tail pods"
+    assert idx.spelled("tial pods") == "tail pods"  # the remembered correction, same answer
+    idx.replace_source(2, 1, [IndexedChunk(2, 2, "note", "tial", "", "tial is our tracing tool")])
+    assert idx.spelled("tial pods") == "tial pods"
+
+
 _SPELL_TIES = """
 from bot.knowledge.index import IndexedChunk, KnowledgeIndex
 words = ["tesa", "tesb", "tesc", "tesd", "tese", "tesf", "tesg", "tesh"]
