@@ -54,13 +54,13 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarr
 
 def question_rows(
     answerer, questions: list[dict]
-) -> list[tuple[np.ndarray, np.ndarray, list, dict]]:
+) -> list[tuple[np.ndarray, np.ndarray, list, dict, dict]]:
     """Per question: its candidates' feature rows, their labels, (signals, chunk) pairs, the
-    question."""
+    question, the candidates' embeddings by chunk id."""
     out = []
     for q in questions:
         vector = answerer.query_vector(q["q"])
-        found = answerer.index.candidates(q["q"], vector)
+        found, vectors = answerer.index.candidate_pool(q["q"], vector)
         x = np.array([sig.vector() for sig, _ in found]).reshape(len(found), len(FEATURES))
         y = np.array(
             [
@@ -68,7 +68,7 @@ def question_rows(
                 for _, c in found
             ]
         )
-        out.append((x, y, found, q))
+        out.append((x, y, found, q, vectors))
     return out
 
 
@@ -76,7 +76,7 @@ def answer_rows(rows, weights: np.ndarray, bias: float) -> tuple[np.ndarray, np.
     """Question-level features of the ranker's best distinct candidates, as the index computes
     them when it answers, and whether the best is right."""
     xs, ys = [], []
-    for x, y, found, _ in rows:
+    for x, y, found, _, vectors in rows:
         if not len(x):
             xs.append(np.zeros(len(ANSWER_FEATURES)))
             ys.append(0.0)
@@ -88,7 +88,8 @@ def answer_rows(rows, weights: np.ndarray, bias: float) -> tuple[np.ndarray, np.
         chosen = distinct(ranked, 2)
         p_top, top, top_chunk = chosen[0]
         p_second, second, _ = chosen[1] if len(chosen) > 1 else (0.0, top, None)
-        xs.append(answer_features(p_top, p_second, top, second, evidence(ranked, chosen)))
+        seen = evidence(ranked, chosen, lambda c, v=vectors: v.get(c.id))
+        xs.append(answer_features(p_top, p_second, top, second, seen))
         ys.append(float(label[id(top_chunk)]))
     return np.array(xs), np.array(ys)
 
@@ -140,7 +141,7 @@ def corpus_of(row) -> str:
     """Which corpus a labelled question is about: "public" (the command pages), "team" (the
     notes and feeds), "none" (off-topic) or "unreachable" (no right chunk among its candidates:
     always a wrong answer, counted only in the overall precision)."""
-    _, y, found, q = row
+    _, y, found, q, _ = row
     if q["kind"] == "none":
         return "none"
     pages = _public_pages()

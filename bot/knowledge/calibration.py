@@ -92,6 +92,9 @@ ANSWER_FEATURES = (
     "same_source",
     "source_share",
     "own_words_top",  # share of the question's words in the best chunk's own text
+    # Cosine between the best chunk and the runner-up themselves: two near-identical candidates
+    # (one command with and without a flag) make the choice between them unsure.
+    "pair_cosine",
 )
 
 
@@ -101,6 +104,7 @@ class Evidence:
 
     same_source: bool = False  # the runner-up comes from the same source
     source_share: float = 0.0  # share of the five best candidates from the best one's source
+    pair_cosine: float = 0.0  # cosine between the best and the runner-up (0: no vector for one)
 
 
 def answer_features(
@@ -120,6 +124,7 @@ def answer_features(
         1.0 if evidence.same_source else 0.0,
         evidence.source_share,
         top.own_words,
+        evidence.pair_cosine,
     ]
 
 

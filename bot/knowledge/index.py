@@ -687,10 +687,17 @@ class KnowledgeIndex:
         self, question: str, query_vector: np.ndarray | None = None
     ) -> list[tuple[Signals, IndexedChunk]]:
         """Every chunk either ranking puts in its pool, with what was measured about it."""
+        return self.candidate_pool(question, query_vector)[0]
+
+    def candidate_pool(
+        self, question: str, query_vector: np.ndarray | None = None
+    ) -> tuple[list[tuple[Signals, IndexedChunk]], dict[int, np.ndarray]]:
+        """`candidates`, and the embeddings of those that were compared with the question (by
+        chunk id), from the same snapshot."""
         query = _COMMAND_PREFIX.sub("", question.strip())
         snap = self._snap
         if not snap.n or not query.strip():
-            return []
+            return [], {}
         groups = self._groups(snap, query)
         lex, cover, own_share, total_idf, unknown_idf = self._lexical(snap, groups)
         ranked = lex * cover  # coordination: matching more of the question's words ranks first
@@ -706,7 +713,7 @@ class KnowledgeIndex:
             dense_order = dense_order[snap.has_vector[dense_order]]
             pool.update(dict.fromkeys(dense_order.tolist()))
         if not pool:
-            return []
+            return [], {}
         docs = list(pool)
         lex_rank = _ranks(lex_order, docs)
         dense_rank = _ranks(dense_order, docs)
@@ -714,8 +721,11 @@ class KnowledgeIndex:
         best_dense = float(dense[dense_order[0]]) if dense is not None and len(dense_order) else 0.0
         unknown = unknown_idf / total_idf if total_idf else 0.0
         out = []
+        vectors: dict[int, np.ndarray] = {}
         for doc, lr, dr in zip(docs, lex_rank, dense_rank, strict=True):
             has = dense is not None and bool(snap.has_vector[doc])
+            if has:
+                vectors[snap.chunks[doc].id] = snap.vectors[doc]
             signals = Signals(
                 dense=float(dense[doc]) if has and dense is not None else 0.0,
                 dense_best=best_dense,
@@ -729,7 +739,7 @@ class KnowledgeIndex:
                 own_words=float(own_share[doc]),
             )
             out.append((signals, snap.chunks[doc]))
-        return out
+        return out, vectors
 
     def search(
         self,
@@ -744,7 +754,7 @@ class KnowledgeIndex:
         probability of chunks people voted on (bounded by the caller).
         """
         question = question.strip()
-        found = self.candidates(question, query_vector)
+        found, vectors = self.candidate_pool(question, query_vector)
         if not found:
             return SearchResult(question, False, [])
         probs = self.calibration.probabilities([sig for sig, _ in found])
@@ -758,7 +768,11 @@ class KnowledgeIndex:
         p_top, top_signals, _ = chosen[0]
         p_second, second_signals, _ = chosen[1] if len(chosen) > 1 else (0.0, top_signals, None)
         confidence = self.calibration.answer_probability(
-            p_top, p_second, top_signals, second_signals, evidence(ranked, chosen)
+            p_top,
+            p_second,
+            top_signals,
+            second_signals,
+            evidence(ranked, chosen, lambda c: vectors.get(c.id)),
         )
         # The best hit carries the probability that it answers the question; the others their
         # own, never above it.
@@ -806,12 +820,24 @@ def _last_section(section: str) -> str:
 Ranked = list[tuple[float, Signals, IndexedChunk]]
 
 
-def evidence(ranked: Ranked, chosen: Ranked) -> Evidence:
-    """How crowded the best answer's own source is among the best candidates."""
+def evidence(
+    ranked: Ranked,
+    chosen: Ranked,
+    vector_of: Callable[[IndexedChunk], np.ndarray | None] = lambda _: None,
+) -> Evidence:
+    """How crowded the best answer's own source is among the best candidates, and how alike
+    the best and the runner-up are (`vector_of` gives a chunk's embedding, None if it has
+    none)."""
     source = chosen[0][2].source_id
+    pair = 0.0
+    if len(chosen) > 1:
+        a, b = vector_of(chosen[0][2]), vector_of(chosen[1][2])
+        if a is not None and b is not None:
+            pair = float(np.dot(a, b))
     return Evidence(
         same_source=len(chosen) > 1 and chosen[1][2].source_id == source,
         source_share=sum(c.source_id == source for _, _, c in ranked[:5]) / 5,
+        pair_cosine=pair,
     )
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from bot.chunks import chunk_text_hash
 from bot.knowledge.analysis import content_words, stem
+from bot.knowledge.calibration import Evidence, Signals, default_calibration
 from bot.knowledge.embed import embedding_text, shared_encoder
 from bot.knowledge.index import IndexedChunk, KnowledgeIndex, SourceUpdate, distinct, evidence
 from bot.knowledge.notes import chunk_markdown
@@ -266,3 +267,22 @@ def test_sibling_evidence_counts_the_best_answers_own_page():
     ranked = [(0.9 - i / 10, None, _example(i, i + 1)) for i in range(6)]
     strangers = evidence(ranked, distinct(ranked, 2))
     assert not strangers.same_source and strangers.source_share == pytest.approx(1 / 5)
+
+
+def test_evidence_measures_how_alike_the_best_and_the_runner_up_are():
+    ranked = [(0.9 - i / 10, None, _example(i, i + 1)) for i in range(3)]
+    vectors = {0: np.array([1.0, 0.0]), 1: np.array([0.6, 0.8]), 2: np.array([0.0, 1.0])}
+    seen = evidence(ranked, distinct(ranked, 2), lambda c: vectors.get(c.id))
+    assert seen.pair_cosine == pytest.approx(0.6)
+    # No vector for one of them (the model could not be loaded): nothing is claimed.
+    assert evidence(ranked, distinct(ranked, 2)).pair_cosine == 0.0
+
+
+def test_two_near_identical_candidates_make_the_bot_less_sure():
+    # `kubectl logs` with and without --follow: the page is right, which example less surely.
+    cal = default_calibration()
+    top = Signals(0.8, 0.8, 0, 1.0, 0, 0.9, 0.0, 3, True)
+    second = Signals(0.7, 0.8, 1, 0.8, 1, 0.8, 0.0, 3, True)
+    alike = cal.answer_probability(0.9, 0.6, top, second, Evidence(pair_cosine=0.97))
+    apart = cal.answer_probability(0.9, 0.6, top, second, Evidence(pair_cosine=0.2))
+    assert alike < apart
