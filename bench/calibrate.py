@@ -60,7 +60,7 @@ def question_rows(
     out = []
     for q in questions:
         vector = answerer.query_vector(q["q"])
-        found, vectors = answerer.index.candidate_pool(q["q"], vector)
+        found, vectors = answerer.index.candidates(q["q"], vector)
         x = np.array([sig.vector() for sig, _ in found]).reshape(len(found), len(FEATURES))
         y = np.array(
             [
@@ -88,8 +88,7 @@ def answer_rows(rows, weights: np.ndarray, bias: float) -> tuple[np.ndarray, np.
         chosen = distinct(ranked, 2)
         p_top, top, top_chunk = chosen[0]
         p_second, second, _ = chosen[1] if len(chosen) > 1 else (0.0, top, None)
-        seen = evidence(ranked, chosen, lambda c, v=vectors: v.get(c.id))
-        xs.append(answer_features(p_top, p_second, top, second, seen))
+        xs.append(answer_features(p_top, p_second, top, second, evidence(ranked, chosen, vectors)))
         ys.append(float(label[id(top_chunk)]))
     return np.array(xs), np.array(ys)
 

@@ -685,15 +685,9 @@ class KnowledgeIndex:
 
     def candidates(
         self, question: str, query_vector: np.ndarray | None = None
-    ) -> list[tuple[Signals, IndexedChunk]]:
-        """Every chunk either ranking puts in its pool, with what was measured about it."""
-        return self.candidate_pool(question, query_vector)[0]
-
-    def candidate_pool(
-        self, question: str, query_vector: np.ndarray | None = None
     ) -> tuple[list[tuple[Signals, IndexedChunk]], dict[int, np.ndarray]]:
-        """`candidates`, and the embeddings of those that were compared with the question (by
-        chunk id), from the same snapshot."""
+        """Every chunk either ranking puts in its pool, with what was measured about it; and the
+        embeddings of those compared with the question (by chunk id), from the same snapshot."""
         query = _COMMAND_PREFIX.sub("", question.strip())
         snap = self._snap
         if not snap.n or not query.strip():
@@ -754,7 +748,7 @@ class KnowledgeIndex:
         probability of chunks people voted on (bounded by the caller).
         """
         question = question.strip()
-        found, vectors = self.candidate_pool(question, query_vector)
+        found, vectors = self.candidates(question, query_vector)
         if not found:
             return SearchResult(question, False, [])
         probs = self.calibration.probabilities([sig for sig, _ in found])
@@ -772,7 +766,7 @@ class KnowledgeIndex:
             p_second,
             top_signals,
             second_signals,
-            evidence(ranked, chosen, lambda c: vectors.get(c.id)),
+            evidence(ranked, chosen, vectors),
         )
         # The best hit carries the probability that it answers the question; the others their
         # own, never above it.
@@ -821,17 +815,15 @@ Ranked = list[tuple[float, Signals, IndexedChunk]]
 
 
 def evidence(
-    ranked: Ranked,
-    chosen: Ranked,
-    vector_of: Callable[[IndexedChunk], np.ndarray | None] = lambda _: None,
+    ranked: Ranked, chosen: Ranked, vectors: Mapping[int, np.ndarray] | None = None
 ) -> Evidence:
     """How crowded the best answer's own source is among the best candidates, and how alike
-    the best and the runner-up are (`vector_of` gives a chunk's embedding, None if it has
-    none)."""
+    the best and the runner-up are (`vectors`: embeddings by chunk id; a chunk without one
+    claims nothing)."""
     source = chosen[0][2].source_id
     pair = 0.0
-    if len(chosen) > 1:
-        a, b = vector_of(chosen[0][2]), vector_of(chosen[1][2])
+    if len(chosen) > 1 and vectors:
+        a, b = vectors.get(chosen[0][2].id), vectors.get(chosen[1][2].id)
         if a is not None and b is not None:
             pair = float(np.dot(a, b))
     return Evidence(

@@ -272,7 +272,7 @@ def test_sibling_evidence_counts_the_best_answers_own_page():
 def test_evidence_measures_how_alike_the_best_and_the_runner_up_are():
     ranked = [(0.9 - i / 10, None, _example(i, i + 1)) for i in range(3)]
     vectors = {0: np.array([1.0, 0.0]), 1: np.array([0.6, 0.8]), 2: np.array([0.0, 1.0])}
-    seen = evidence(ranked, distinct(ranked, 2), lambda c: vectors.get(c.id))
+    seen = evidence(ranked, distinct(ranked, 2), vectors)
     assert seen.pair_cosine == pytest.approx(0.6)
     # No vector for one of them (the model could not be loaded): nothing is claimed.
     assert evidence(ranked, distinct(ranked, 2)).pair_cosine == 0.0
