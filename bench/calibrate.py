@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from functools import cache
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -116,6 +117,17 @@ def top_outcomes(rows, cal: Calibration) -> list[tuple[float, bool]]:
 MIN_STATED = 10
 
 
+def stated(
+    outcomes: list[tuple[float, bool]], groups: list[str], t: float, group: str | None = None
+) -> list[bool]:
+    """Whether each answer stated at threshold `t` is right, within `group` (None: all)."""
+    return [
+        right
+        for (p, right), g in zip(outcomes, groups, strict=True)
+        if p >= t and group in (None, g)
+    ]
+
+
 def threshold_for(
     outcomes: list[tuple[float, bool]], target: float, groups: list[str] | None = None
 ) -> float:
@@ -124,13 +136,10 @@ def threshold_for(
     groups = groups or ["all"] * len(outcomes)
     names = sorted(set(groups) - {"none", "unreachable"})
     for t in np.arange(0.05, 0.99, 0.01):
-        answered = [right for p, right in outcomes if p >= t]
+        answered = stated(outcomes, groups, t)
         if not answered or sum(answered) / len(answered) < target:
             continue
-        within = [
-            [right for (p, right), g in zip(outcomes, groups, strict=True) if g == name and p >= t]
-            for name in names
-        ]
+        within = [stated(outcomes, groups, t, name) for name in names]
         if all(len(a) < MIN_STATED or sum(a) / len(a) >= target for a in within):
             return float(round(t, 2))
     return 0.99
@@ -143,20 +152,15 @@ def corpus_of(row) -> str:
     _, y, found, q, _ = row
     if q["kind"] == "none":
         return "none"
-    pages = _public_pages()
     for (_, chunk), right in zip(found, y, strict=True):
         if right:
-            return "public" if chunk.source_name in pages else "team"
+            return "public" if chunk.source_name in _public_pages() else "team"
     return "unreachable"
 
 
-_PAGES: set[str] = set()
-
-
-def _public_pages() -> set[str]:
-    if not _PAGES:
-        _PAGES.update(p.name for p in PUBLIC_CORPUS.rglob("*.md"))
-    return _PAGES
+@cache
+def _public_pages() -> frozenset[str]:
+    return frozenset(p.name for p in PUBLIC_CORPUS.rglob("*.md"))
 
 
 def threshold_by_cost(outcomes: list[tuple[float, bool]], cost: float) -> float:
@@ -181,14 +185,10 @@ def print_curve(outcomes: list[tuple[float, bool]], groups: list[str], splits: i
     for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
         line = f"  t={t:.2f}:"
         for name in ("all", "public", "team"):
-            answered = [
-                right
-                for (p, right), g in zip(outcomes, groups, strict=True)
-                if p >= t and (name == "all" or g == name)
-            ]
+            answered = stated(outcomes, groups, t, None if name == "all" else name)
             precision = sum(answered) / len(answered) if answered else float("nan")
             line += f"  {name} {len(answered) / splits:5.1f} stated, precision {precision:.3f};"
-        off = sum(1 for (p, _), g in zip(outcomes, groups, strict=True) if p >= t and g == "none")
+        off = len(stated(outcomes, groups, t, "none"))
         print(f"{line}  off-topic {off / splits:.1f}")
 
 
@@ -250,26 +250,20 @@ def main() -> None:
     weights, bias = np.asarray(final.weights), final.bias
 
     answerable = [o for o, g in zip(held_out, held_groups, strict=True) if g != "none"]
-    off_topic = [
-        p >= threshold for (p, _), g in zip(held_out, held_groups, strict=True) if g == "none"
-    ]
-    answered = [right for p, right in held_out if p >= threshold]
+    off_topic = len(stated(held_out, held_groups, threshold, "none")) // args.splits
+    answered = stated(held_out, held_groups, threshold)
     print(f"{len(rows)} questions, {sum(len(r[0]) for r in rows)} candidate rows")
     print(f"cross-validated: top-1 right {np.mean([r for _, r in answerable]):.3f} of answerable")
     print(
         f"  threshold {threshold:.2f}: answered {len(answered) / args.splits:.1f}/{len(rows)}, "
         f"precision {(sum(answered) / max(len(answered), 1)):.3f}, "
-        f"off-topic answered {sum(off_topic) // args.splits}/{len(off_topic) // args.splits}"
+        f"off-topic answered {off_topic}/{held_groups.count('none') // args.splits}"
     )
     by_corpus = {}
     for name in ("public", "team"):
-        stated = [
-            right
-            for (p, right), g in zip(held_out, held_groups, strict=True)
-            if g == name and p >= threshold
-        ]
-        by_corpus[name] = round(sum(stated) / max(len(stated), 1), 3)
-        print(f"  {name}: {len(stated) / args.splits:.1f} stated, precision {by_corpus[name]:.3f}")
+        right = stated(held_out, held_groups, threshold, name)
+        by_corpus[name] = round(sum(right) / max(len(right), 1), 3)
+        print(f"  {name}: {len(right) / args.splits:.1f} stated, precision {by_corpus[name]:.3f}")
     for name, w in zip(FEATURES, weights, strict=True):
         print(f"  {name:14} {w:+.3f}")
     print(f"  {'bias':14} {bias:+.3f}")
