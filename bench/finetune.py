@@ -73,7 +73,12 @@ def _words(text: str) -> set[str]:
 
 
 def mined_negatives(
-    base: Path, questions: list[dict], texts: list[str], chunks: list, rng: random.Random
+    base: Path,
+    questions: list[dict],
+    rights: list[list[int]],
+    texts: list[str],
+    chunks: list,
+    rng: random.Random,
 ) -> dict[str, int]:
     """Per question, a chunk of another page or file the base model ranks near the top: the
     wrong page it confuses with the right one. Drawn from ranks 3–10, not the very top, where a
@@ -85,8 +90,7 @@ def mined_negatives(
     chunk_vectors = model.encode(texts, batch_size=64, normalize_embeddings=True)
     question_vectors = model.encode([q["q"] for q in questions], normalize_embeddings=True)
     out = {}
-    for q, vector in zip(questions, question_vectors, strict=True):
-        right = {i for i, (_, k, t, sec, x) in enumerate(chunks) if is_right(q, k, t, sec, x)}
+    for q, right, vector in zip(questions, rights, question_vectors, strict=True):
         sources = {chunks[i][0] for i in right}
         order = np.argsort(-(chunk_vectors @ vector))
         others = [int(i) for i in order[:40] if chunks[i][0] not in sources][:10]
@@ -105,23 +109,25 @@ def training_rows(
     With `base`, the second negative is a chunk of another page the base model confuses with
     the right one (`mined_negatives`) instead of the second-closest sibling."""
     texts = [embedding_text(t, sec, x) for _, _, t, sec, x in chunks]
-    mined = mined_negatives(base, questions, texts, chunks, rng) if base else {}
-    by_source: dict[str, list[int]] = {}
-    for i, (source, *_) in enumerate(chunks):
-        by_source.setdefault(source, []).append(i)
-    rows = []
+    rights = []
     for q in questions:
         right = [i for i, (_, k, t, sec, x) in enumerate(chunks) if is_right(q, k, t, sec, x)]
         if not right:
             raise SystemExit(f"no right chunk for {q['q']!r}: run bench/check_calibration.py")
+        rights.append(right)
+    mined = mined_negatives(base, questions, rights, texts, chunks, rng) if base else {}
+    by_source: dict[str, list[int]] = {}
+    for i, (source, *_) in enumerate(chunks):
+        by_source.setdefault(source, []).append(i)
+    rows = []
+    for q, right in zip(questions, rights, strict=True):
         taken = set(right)
         for pos in right[:3]:
             own = _words(texts[pos])
             siblings = [i for i in by_source[chunks[pos][0]] if i not in taken]
             siblings.sort(key=lambda i: (-len(own & _words(texts[i])), i))
-            negatives = siblings[:1] if q["q"] in mined else siblings[:2]
-            if q["q"] in mined:
-                negatives.append(mined[q["q"]])
+            confused = mined.get(q["q"])
+            negatives = siblings[:2] if confused is None else [*siblings[:1], confused]
             while len(negatives) < 2:  # a one-example page: any other chunk
                 other = rng.randrange(len(chunks))
                 if other not in taken and other not in negatives:
