@@ -14,9 +14,8 @@ not right and share the most words with the right one (tldr pages are many near-
 examples of one command; telling them apart is what the base model is worst at). The loss is
 MultipleNegativesRankingLoss (in-batch and hard negatives). The result is exported to ONNX with
 the graph the bot runs (input_ids, attention_mask, token_type_ids → last_hidden_state; mean
-pooling stays in numpy) and its weight matrices stored as int8 with one scale per output
-column or embedding row (the runtime dequantizes them once at load: the file is 4× smaller,
-the arithmetic stays float32). Writes `bot/knowledge/model/model.onnx` and prints its sha256 for
+pooling stays in numpy) and quantized to int8 by onnxruntime (`quantize_int8`: 34 MB instead of
+90, and matrix products in int8). Writes `bot/knowledge/model/model.onnx` and prints its sha256 for
 `bot/knowledge/embed.py`; then re-run `bench/sample_embeddings.py` and `bench/calibrate.py`.
 """
 
@@ -235,52 +234,35 @@ def export_onnx(model, path: Path) -> None:
     )
 
 
-def int8_weights(src: Path, dst: Path) -> None:
-    """Store every weight matrix as int8 plus a float scale per output column (MatMul) or per
-    row (embedding tables): Cast + Mul rebuild it, and onnxruntime folds them at load."""
-    import onnx
-    from onnx import helper, numpy_helper
+def quantize_int8(src: Path, dst: Path) -> None:
+    """Quantize with onnxruntime's dynamic quantizer: int8 weights with a scale per output
+    channel, activations quantized per call, matrix products in int8.
 
-    graph_model = onnx.load(str(src))
-    graph = graph_model.graph
-    users: dict[str, set[str]] = {}
-    for node in graph.node:
-        for name in node.input:
-            users.setdefault(name, set()).add(node.op_type)
-    kept, added = [], []
-    for init in graph.initializer:
-        weights = numpy_helper.to_array(init)
-        ops = users.get(init.name, set())
-        if weights.dtype != np.float32 or weights.ndim != 2 or weights.size < 4096:
-            kept.append(init)
-            continue
-        if ops == {"MatMul"}:
-            axis = 0  # W is [in, out]: one scale per output column
-        elif ops == {"Gather"}:
-            axis = 1  # an embedding table: one scale per row
-        else:
-            kept.append(init)
-            continue
-        scale = np.abs(weights).max(axis=axis, keepdims=True) / 127.0
-        scale = np.where(scale == 0, 1.0, scale).astype(np.float32)
-        quantized = np.clip(np.rint(weights / scale), -127, 127).astype(np.int8)
-        kept += [
-            numpy_helper.from_array(quantized, f"{init.name}_int8"),
-            numpy_helper.from_array(scale, f"{init.name}_scale"),
-        ]
-        added += [
-            helper.make_node(
-                "Cast", [f"{init.name}_int8"], [f"{init.name}_float"], to=onnx.TensorProto.FLOAT
-            ),
-            helper.make_node("Mul", [f"{init.name}_float", f"{init.name}_scale"], [init.name]),
-        ]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    nodes = added + list(graph.node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    onnx.checker.check_model(graph_model)
-    onnx.save(graph_model, str(dst))
+    Weights use 7 bits (`reduce_range`): CPUs without VNNI add u8×s8 products pairwise in 16
+    bits, which 8-bit weights can overflow, so vectors would differ from machine to machine.
+    The six feed-forward output layers stay float: they read the GELU outputs, whose outliers
+    one scale per tensor cannot hold (with them quantized too, 53 instead of 74 calibration
+    answers were stated at 95% precision; bench/calibration-questions.md).
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(src)).graph
+    after_gelu = [
+        node.name
+        for node in graph.node
+        if node.op_type == "MatMul" and any("intermediate_act_fn" in i for i in node.input)
+    ]
+    if len(after_gelu) != 6:  # one per layer of MiniLM-L6; else the export named them otherwise
+        raise SystemExit(f"expected 6 feed-forward output layers, found {len(after_gelu)}")
+    quantize_dynamic(
+        src,
+        dst,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        reduce_range=True,
+        nodes_to_exclude=after_gelu,
+    )
 
 
 def main() -> None:
@@ -310,7 +292,7 @@ def main() -> None:
         fp32 = Path(tmp) / "fp32.onnx"
         export_onnx(model, fp32)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        int8_weights(fp32, args.out)
+        quantize_int8(fp32, args.out)
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()
     size = args.out.stat().st_size / 1e6
     print(f"wrote {args.out} ({size:.1f} MB), sha256 {digest}")

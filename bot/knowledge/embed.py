@@ -1,6 +1,6 @@
 """Sentence embeddings: all-MiniLM-L6-v2 fine-tuned for DevOps questions, run with onnxruntime.
 
-The model (int8 weights, ONNX) and its WordPiece vocabulary ship inside this package
+The model (ONNX, int8-quantized) and its WordPiece vocabulary ship inside this package
 (`bot/knowledge/model/`, made by bench/finetune.py), so nothing is downloaded at run time and
 torch is never needed. Vectors are L2-normalized float32.
 """
@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 # Bump the suffix whenever `embedding_text` changes: stored vectors are keyed by this id.
-MODEL_ID = "minilm-l6-devops-ft3-int8/1"
+MODEL_ID = "minilm-l6-devops-ft3-qdyn/1"
 DIM = 384
-MODEL_SHA256 = "64180c32e25cc0c8f0b9e0237b9a1cb0b6755050c0bf75d58faf7438a39ff9d0"
+MODEL_SHA256 = "0f4d151965f5cf2a7554c0e45ba2513d5cd3492cd0a7f2abeda4ad9cdaccf9b5"
 MAX_TOKENS = 256  # the model's trained sequence length
 MAX_CHARS = 1500  # past ~256 word pieces the model ignores the rest anyway
 BATCH_TOKENS = 4096  # word pieces per model call: 16 texts of 256, or 128 short ones

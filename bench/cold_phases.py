@@ -1,0 +1,78 @@
+"""Where a cold `devopsbot ask` spends its main thread: imports and store reads, one by one.
+
+    python bench/cold_phases.py [--runs 5]
+
+Each run is a fresh process on the sample store (made on the first run) that imports, opens
+and reads in the order `ask` does, without the model (which loads on another thread), and
+prints milliseconds per step; the table shows the median of the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import median
+
+# Run in the child: the collector is off as in `ask` (bot.cli._start_up).
+STEPS = r"""
+import gc, sys, time
+gc.disable()
+last = time.perf_counter()
+def step(label):
+    global last
+    now = time.perf_counter()
+    print(f"{label}\t{(now - last) * 1000:.2f}")
+    last = now
+import click; step("click")
+import bot.cli; step("bot.cli")
+import numpy; step("numpy")
+import sqlalchemy; step("sqlalchemy")
+import sqlalchemy.orm; step("sqlalchemy.orm")
+import bot.db.models; step("bot.db.models (declarative classes)")
+import bot.db.store, bot.knowledge.index, bot.knowledge.service; step("store, index, service")
+import bot.knowledge.sample, bot.render; step("sample, render")
+import pydantic; step("pydantic")
+import pydantic_settings; step("pydantic-settings")
+import bot.config, bot.runtime; step("bot.config, bot.runtime")
+settings = bot.config.load_settings(); step("load settings")
+rt = bot.runtime.open_runtime(settings); step("engine and schema check")
+with rt.sessions.begin() as session:
+    bot.knowledge.sample.ensure_sample_data(session)
+    bot.knowledge.sample.only_sample_data(session); step("sample data checks (first ORM query)")
+    rt.answerer.load_cached(session); step("cached index")
+    rt.answerer.sync(session); step("freshness check")
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, DEVOPSBOT_DATABASE_URL=f"sqlite:///{tmp}/cold.db")
+        ask = [sys.executable, "-m", "bot", "ask", "warm up"]
+        subprocess.run(ask, env=env, check=True, capture_output=True)
+        runs: dict[str, list[float]] = {}
+        for _ in range(args.runs):
+            out = subprocess.run(
+                [sys.executable, "-c", STEPS], env=env, check=True, capture_output=True, text=True
+            ).stdout
+            for line in out.splitlines():
+                label, ms = line.split("\t")
+                runs.setdefault(label, []).append(float(ms))
+    total = 0.0
+    for label, times in runs.items():
+        total += median(times)
+        print(f"{label:40} {median(times):7.1f} ms")
+    print(f"{'sum of medians':40} {total:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
