@@ -64,8 +64,8 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def report(label: str, times: list[float]) -> None:
-    encode = ENCODE_MS[-len(times) :]
+def report(label: str, times: list[float], encode: list[float] | None = None) -> None:
+    encode = ENCODE_MS[-len(times) :] if encode is None else encode
     print(
         f"  {label}: {len(times)} questions, p50 {median(times):.2f} ms, "
         f"p99 {percentile(times, 99):.2f} ms, max {max(times):.2f} ms "
@@ -177,7 +177,10 @@ def synthetic_scenario(tmp: str, n_chunks: int, n_sources: int, n_questions: int
         f"{store_s:.1f} s); index load from the store {load_s:.2f} s; peak RSS {load_rss:.0f} MB "
         f"after load ({before:.0f} MB before), {rss_mb():.0f} MB after questions"
     )
+    encode = ENCODE_MS[-len(times) :]
     report("questions", times)
+    # Synthetic.questions puts a typo in every fifth question: the typo-correction path.
+    report("of them with a typo", times[::5], encode[::5])
     print(f"  freshness check {check_ms:.2f} ms (stale: {stale})")
 
 

@@ -7,6 +7,7 @@ sample vectors for the seed notes, the encoder for questions and small fixtures)
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rapidfuzz.distance import OSA
 
 from bot.chunks import chunk_text_hash
 from bot.knowledge.analysis import content_words, stem
@@ -133,6 +135,48 @@ def test_a_typo_gets_the_same_correction_in_every_process():
         )
         spelled.add(out.stdout.strip())
     assert spelled == {"tesa"}
+
+
+def _closest_by_brute_force(word: str, df: dict[str, int]) -> str:
+    """The correction spelled() should make: the nearest index word (one edit for short words,
+    two for long ones), the most common of equally near ones, then the first alphabetically."""
+    limit = 1 if len(word) < 8 else 2
+    near = [(OSA.distance(word, w), -n, w) for w, n in df.items()]
+    near = [c for c in near if c[0] <= limit]
+    return min(near)[2] if near else word
+
+
+def test_typo_corrections_are_the_nearest_most_common_index_words():
+    # A dense vocabulary over five letters: most typos have several neighbours one or two edits
+    # away, and some long ones only two. The corrections must be exactly the nearest words.
+    rng = random.Random(5)
+    vocab = sorted({"".join(rng.choices("abcde", k=rng.randint(4, 10))) for _ in range(400)})
+    df = {w: 1 + i % 4 for i, w in enumerate(vocab)}
+    idx = KnowledgeIndex()
+    for source in range(1, 5):
+        text = " ".join(w for w in vocab if df[w] >= source)
+        idx.replace_source(source, 1, [IndexedChunk(source, source, "note", "", "", text)])
+    stems = {stem(w) for w in vocab}
+    checked = 0
+    for _ in range(600):
+        w = list(rng.choice(vocab))
+        for _ in range(rng.choice((1, 1, 2))):
+            i = rng.randrange(len(w))
+            op = rng.choice(("swap", "drop", "add", "change"))
+            if op == "swap" and i + 1 < len(w):
+                w[i], w[i + 1] = w[i + 1], w[i]
+            elif op == "drop" and len(w) > 4:
+                del w[i]
+            elif op == "add":
+                w.insert(i, rng.choice("abcdef"))
+            else:
+                w[i] = rng.choice("abcdef")
+        typo = "".join(w)
+        if typo in df or stem(typo) in stems:
+            continue  # a word of the index, or one it already knows by its stem
+        assert idx.spelled(typo) == _closest_by_brute_force(typo, df), typo
+        checked += 1
+    assert checked > 300
 
 
 def test_what_is_runc_finds_the_runc_note_not_a_neighbour(index):
