@@ -50,9 +50,14 @@ MAX_QUESTION_WORDS = 32
 MAX_CORRECTIONS = 4
 MAX_COMPLETIONS = 8
 MAX_CACHED_CORRECTIONS = 20_000
-# Past this many distinct letters (notes in several scripts) spelling out a word's one-edit
-# variants costs more than scanning the candidates.
+# Past this many distinct letters (notes in several scripts), or for words longer than this,
+# spelling out a word's one-edit variants costs more than scanning the candidates (their number
+# grows with the word's length and the alphabet, their size with the word's length).
 MAX_EDIT_ALPHABET = 80
+MAX_EDIT_WORD = 30
+# Words of a question spell-checked for the model, which reads its first ~256 word pieces: a
+# pasted wall of text must not cost a correction per word.
+MAX_SPELLED_WORDS = 64
 MAX_SUFFIX = 4  # `tail` reaches `tailer` and `tailing`, not `tailormade`
 # Candidates taken from each ranking before fusion: enough for the right answer to be among them
 # when either ranking alone puts it in its top few dozen.
@@ -534,7 +539,7 @@ class KnowledgeIndex:
         if word in pools.known:
             return [word]
         max_dist = 1 if len(word) < 8 else 2
-        if len(pools.alphabet) <= MAX_EDIT_ALPHABET:
+        if len(pools.alphabet) <= MAX_EDIT_ALPHABET and len(word) <= MAX_EDIT_WORD:
             # Most typos are one edit away: spelling out every one-edit variant and looking
             # each up is ~50x faster than comparing the word with every candidate, and finds
             # the same words. Only a long word with no one-edit neighbour needs the scan.
@@ -558,8 +563,9 @@ class KnowledgeIndex:
 
     def spelled(self, question: str) -> str:
         """The question with words the index has never seen replaced by their closest index
-        word (`tial multple pods` → `tail multiple pods`): what the embedding model should read,
-        since a misspelled word means nothing to it."""
+        word (`tial multple pods` → `tail multiple pods`), within its first MAX_SPELLED_WORDS
+        words: what the embedding model should read, since a misspelled word means nothing to
+        it."""
         snap = self._snap
         if not snap.n:
             return question
@@ -572,7 +578,7 @@ class KnowledgeIndex:
             found = self._corrections(snap, low)
             return found[0] if found else word
 
-        return _ALPHA_WORD.sub(fix, question)
+        return _ALPHA_WORD.sub(fix, question, count=MAX_SPELLED_WORDS)
 
     def _completions(self, snap: _Snapshot, word: str) -> list[str]:
         """Index words that extend `word` by a suffix the stemmer does not strip (`tail` →

@@ -21,7 +21,14 @@ from bot.chunks import chunk_text_hash
 from bot.knowledge.analysis import content_words, stem
 from bot.knowledge.calibration import Evidence, Signals, default_calibration
 from bot.knowledge.embed import embedding_text, shared_encoder
-from bot.knowledge.index import IndexedChunk, KnowledgeIndex, SourceUpdate, distinct, evidence
+from bot.knowledge.index import (
+    MAX_SPELLED_WORDS,
+    IndexedChunk,
+    KnowledgeIndex,
+    SourceUpdate,
+    distinct,
+    evidence,
+)
 from bot.knowledge.notes import chunk_markdown
 from bot.knowledge.sample import shipped_vectors
 
@@ -177,6 +184,32 @@ def test_typo_corrections_are_the_nearest_most_common_index_words():
         assert idx.spelled(typo) == _closest_by_brute_force(typo, df), typo
         checked += 1
     assert checked > 300
+
+
+_HUGE_WORD = """
+import resource
+from bot.knowledge.index import IndexedChunk, KnowledgeIndex
+idx = KnowledgeIndex()
+idx.replace_source(1, 1, [IndexedChunk(1, 1, "note", "stern", "", "tail many pods " + "ab" * 10)])
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+print(idx.spelled("tial " + "ab" * 10_000 + " pods"))
+"""
+
+
+def test_a_huge_word_in_a_question_is_not_spelled_out_in_every_variant():
+    # Every one-edit variant of a 20,000-letter word would take gigabytes; within 2 GB of
+    # address space the question is corrected and the huge word left as it is.
+    out = subprocess.run([sys.executable, "-c", _HUGE_WORD], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert out.stdout.split() == ["tail", "ab" * 10_000, "pods"]
+
+
+def test_only_the_first_words_of_a_wall_of_text_are_spell_checked():
+    idx = KnowledgeIndex()
+    idx.replace_source(1, 1, [IndexedChunk(1, 1, "note", "stern", "", "tail many pods")])
+    spelled = idx.spelled(" ".join(["tial"] * 200)).split()
+    assert spelled[:MAX_SPELLED_WORDS] == ["tail"] * MAX_SPELLED_WORDS
+    assert set(spelled[MAX_SPELLED_WORDS:]) == {"tial"}  # left for the model to cut off
 
 
 def test_what_is_runc_finds_the_runc_note_not_a_neighbour(index):
