@@ -182,6 +182,13 @@ def synthetic_scenario(tmp: str, n_chunks: int, n_sources: int, n_questions: int
     # Synthetic.questions puts a typo in every fifth question: the typo-correction path.
     report("of them with a typo", times[::5], encode[::5])
     print(f"  freshness check {check_ms:.2f} ms (stale: {stale})")
+    # A pasted wall of text at Slack's message limit, every word unknown to the index.
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    wall = " ".join(
+        "".join(synth.rng.choices(letters, k=synth.rng.randint(4, 9))) for _ in range(6_000)
+    )[:40_000]
+    wall_ms = ask_times(answerer, [wall])[0]
+    print(f"  a 40,000-character question of unknown words: {wall_ms:.0f} ms")
 
 
 def ingest_scenario(tmp: str) -> None:
