@@ -245,7 +245,13 @@ def notes_load(ctx: Context, paths: tuple[Path, ...], force: bool) -> None:
     progress = Progress("notes")
     # One transaction: an unexpected failure leaves the store as it was.
     with rt.sessions.begin() as session:
-        report = sync_notes(session, list(paths), force=force, progress=progress)
+        report = sync_notes(
+            session,
+            list(paths),
+            force=force,
+            progress=progress,
+            max_bytes=rt.settings.devopsbot_max_note_bytes,
+        )
     progress.close()
     if report.sample_removed:
         click.echo("Removed the bundled sample data now that you have your own notes.")

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     # Notes kept in sync by the scheduler (issue 7): files or folders, ":"-separated.
     devopsbot_notes_path: str = ""
     devopsbot_notes_sync_interval: int = 60  # seconds between two syncs
+    devopsbot_max_note_bytes: int = Field(default=2_000_000, gt=0)  # per notes file
     # Digests and day threads (issue 9.6): the zone a schedule without one is read in.
     devopsbot_timezone: str = "UTC"
 

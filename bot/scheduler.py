@@ -213,7 +213,12 @@ class NotesSyncer:
         # A missing path, or a folder left with no Markdown at all, keeps its notes: an
         # unmounted volume must not wipe the index. `devopsbot notes remove` drops them for good.
         with rt.sessions.begin() as session:
-            report = sync_notes(session, self.paths, keep_emptied=True)
+            report = sync_notes(
+                session,
+                self.paths,
+                keep_emptied=True,
+                max_bytes=rt.settings.devopsbot_max_note_bytes,
+            )
         if report.changed:
             rt.answerer.ingest(rt.sessions)
         self._warn(report)

@@ -199,6 +199,20 @@ def test_a_non_utf8_file_is_named_and_stored_chunks_stay(env, tmp_path):
     )
 
 
+def test_a_notes_file_over_the_size_limit_is_named_and_the_rest_loads(env, tmp_path):
+    (tmp_path / "ops.md").write_text("- stern: tail many pods\n")
+    (tmp_path / "dump.md").write_text("- a generated line\n" * 100)
+    proc = run(
+        ["notes", "load", str(tmp_path)], {**env, "DEVOPSBOT_MAX_NOTE_BYTES": "1000"}, check=False
+    )
+    assert proc.returncode == 1
+    assert "dump.md: larger than 0.001 MB" in proc.stderr
+    assert "DEVOPSBOT_MAX_NOTE_BYTES" in proc.stderr
+    assert "loaded 1 files" in proc.stdout
+    top = json.loads(run(["ask", "--json", "tail pods"], env).stdout)["results"][0]
+    assert "stern" in top["text"]
+
+
 def test_a_missing_path_is_a_clear_error(env, tmp_path):
     proc = run(["notes", "load", str(tmp_path / "nope.md")], env, check=False)
     assert proc.returncode == 1

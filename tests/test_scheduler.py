@@ -299,6 +299,24 @@ def test_an_emptied_notes_folder_keeps_its_notes(notes_bot, notes_dir, caplog):
     assert _answers(runtime, "how do I drain a node", "kubectl drain")
 
 
+def test_a_notes_file_grown_past_the_limit_is_warned_once_and_keeps_its_notes(
+    db_url, notes_dir, caplog
+):
+    b = Bot.open(db_url, None, devopsbot_notes_path=str(notes_dir), devopsbot_max_note_bytes=500)
+    try:
+        syncer = NotesSyncer(b.runtime)
+        syncer.tick()
+        (notes_dir / "drain.md").write_text("# Nodes\n\n" + "- generated line\n" * 100)
+        with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+            syncer.tick()
+            syncer.tick()
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "drain.md: larger than 0.0005 MB" in warnings[0]
+        assert _answers(b.runtime, "how do I drain a node", "kubectl drain")
+    finally:
+        b.close()
+
+
 def test_a_failing_notes_sync_is_logged_and_the_next_one_runs(notes_bot, monkeypatch, caplog):
     import bot.scheduler as scheduler_module
 

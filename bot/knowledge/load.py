@@ -21,6 +21,9 @@ from bot.knowledge.notes import chunk_markdown, note_title
 from bot.knowledge.sample import remove_sample_data
 
 NOTE_SUFFIXES = (".md", ".markdown")
+# A notes file past this size is most likely generated (a changelog, a log dump): chunking 20 MB
+# held 550 MB and made 95,000 chunks to encode, about half an hour of both cores.
+MAX_NOTE_BYTES = 2_000_000
 
 
 class NotesError(Exception):
@@ -44,11 +47,18 @@ def find_note_files(paths: list[Path]) -> list[Path]:
     return found
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, max_bytes: int = MAX_NOTE_BYTES) -> bytes:
     try:
-        return path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1)  # never more: the file may be huge, or still growing
     except OSError as exc:
         raise NotesError(f"{path}: cannot read it ({exc.strerror})") from None
+    if len(data) > max_bytes:
+        raise NotesError(
+            f"{path}: larger than {max_bytes / 1e6:g} MB, the limit for one notes file; split "
+            "it, or raise DEVOPSBOT_MAX_NOTE_BYTES"
+        )
+    return data
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -60,9 +70,9 @@ def _decode(path: Path, data: bytes) -> str:
         ) from None
 
 
-def read_note_file(path: Path) -> str:
-    """The file's text, or NotesError naming it when it is unreadable or not UTF-8."""
-    return _decode(path, _read_bytes(path))
+def read_note_file(path: Path, max_bytes: int = MAX_NOTE_BYTES) -> str:
+    """The file's text, or NotesError naming it when it is unreadable, too large or not UTF-8."""
+    return _decode(path, _read_bytes(path, max_bytes))
 
 
 def _store_note(session: Session, path: Path, text: str) -> int:
@@ -122,9 +132,9 @@ class SyncReport:
 CHUNKER_VERSION = b"chunker-2\x00"
 
 
-def note_file_hash(path: Path) -> str:
+def note_file_hash(path: Path, max_bytes: int = MAX_NOTE_BYTES) -> str:
     """sha256 of the chunker version and the file's bytes; NotesError when it cannot be read."""
-    return _content_hash(_read_bytes(path))
+    return _content_hash(_read_bytes(path, max_bytes))
 
 
 def _content_hash(data: bytes) -> str:
@@ -145,6 +155,7 @@ def sync_notes(
     force: bool = False,
     keep_emptied: bool = False,
     progress: Callable[[int, int, Path], None] | None = None,
+    max_bytes: int = MAX_NOTE_BYTES,
 ) -> SyncReport:
     """Chunk new and changed files, skip unchanged ones (same sha256), and remove the notes of
     files gone from a named folder, inside the caller's transaction; paths not on disk keep theirs.
@@ -170,7 +181,7 @@ def sync_notes(
         if progress is not None:  # the file now being read, and how many are done
             progress(done - 1, len(files), path)
         try:
-            data = _read_bytes(path)  # read once: hashed, then chunked from the same bytes
+            data = _read_bytes(path, max_bytes)  # read once: hashed, then chunked from these
             digest = _content_hash(data)
             if not force and stored.get(key) == digest:
                 report.unchanged.append(path)

@@ -185,6 +185,20 @@ def test_an_unreadable_file_keeps_its_chunks_and_is_retried(sessions, notes):
     assert sync(sessions, [notes]).unchanged[0] == notes / "certs.md"
 
 
+def test_a_file_over_the_size_limit_is_skipped_and_keeps_its_chunks(sessions, notes):
+    sync(sessions, [notes])
+    # Grown past the limit (a generated dump, say): reported, not read in, old notes kept.
+    (notes / "certs.md").write_text(CERTS + "- log line\n" * 200)
+    report = sync(sessions, [notes], max_bytes=len(CERTS) + 100)
+    assert [str(e) for e in report.errors] == [
+        f"{notes / 'certs.md'}: larger than {(len(CERTS) + 100) / 1e6:g} MB, the limit for one "
+        "notes file; split it, or raise DEVOPSBOT_MAX_NOTE_BYTES"
+    ]
+    assert report.removed == [] and report.loaded == []
+    assert hit_files(sessions, Answerer(), "rotate certs")[0] == "certs.md"
+    assert [n.path.name for n in sync(sessions, [notes]).loaded] == ["certs.md"]  # default limit
+
+
 def test_loading_own_notes_removes_the_sample_data(sessions, notes):
     with sessions.begin() as session:
         ensure_sample_data(session)
