@@ -31,13 +31,18 @@ class NotesError(Exception):
 
 
 def find_note_files(paths: list[Path]) -> list[Path]:
-    """Markdown files named directly or found under folders, in a stable order."""
+    """Markdown files named directly or found under folders, in a stable order; inside a folder,
+    files and folders whose names start with a dot (`.git`, `.github`) are skipped."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
             found.extend(
                 sorted(
-                    p for p in path.rglob("*") if p.suffix.lower() in NOTE_SUFFIXES and p.is_file()
+                    p
+                    for p in path.rglob("*")
+                    if p.suffix.lower() in NOTE_SUFFIXES
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                    and p.is_file()
                 )
             )
         elif path.exists():

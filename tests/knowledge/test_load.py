@@ -73,6 +73,16 @@ def test_a_folder_loads_every_markdown_file_once(sessions, notes):
     assert stored == note_file_hash(notes / "certs.md")
 
 
+def test_hidden_folders_and_files_inside_a_folder_are_skipped(sessions, notes):
+    # A checkout of the team's runbooks repository: its templates are not runbooks.
+    (notes / ".github").mkdir()
+    (notes / ".github" / "pull_request_template.md").write_text("# PR\n\n- describe it\n")
+    (notes / ".draft.md").write_text(DRAIN)
+    report = sync(sessions, [notes])
+    assert sorted(n.path.name for n in report.loaded) == ["certs.md", "drain.md", "kafka.markdown"]
+    assert [n.path.name for n in sync(sessions, [notes / ".draft.md"]).loaded] == [".draft.md"]
+
+
 def test_a_deleted_file_is_removed_and_answers_no_longer_return_it(sessions, notes):
     answerer = Answerer()
     sync(sessions, [notes])
