@@ -8,7 +8,9 @@ overlapping the rest), and prints milliseconds per step; the table shows the med
 
 The same runs also time, as whole fresh processes and interleaved so that they share the
 machine's noise: an empty interpreter, one that only imports the libraries `ask` needs (the
-floor any `ask` built on them pays), and a real cold `devopsbot ask`.
+floor any `ask` built on them pays), a real cold `devopsbot ask`, and a prototype that gives the
+same answer from the same cached index through SQLAlchemy Core, without the ORM and pydantic
+(what a leaner `ask` could reach; measurement only).
 """
 
 from __future__ import annotations
@@ -64,6 +66,32 @@ LIBRARIES = (
     "import click, numpy, sqlalchemy.orm, pydantic_settings, onnxruntime, tokenizers"
 )
 
+# A prototype of a leaner `ask`, for measurement only: the same cached index, model and
+# rendering, read through SQLAlchemy Core with the URL taken as given: no ORM models, no
+# pydantic settings, no freshness or sample-data checks (so it only answers a store whose
+# cached index is current).
+CORE_ONLY = r"""
+import gc, os, sys
+gc.disable()
+import click
+from bot.knowledge.embed import shared_encoder
+encoder = shared_encoder()
+encoder.load_in_background()
+import sqlalchemy as sa
+from bot.knowledge.index import KnowledgeIndex
+from bot.render import result_text
+engine = sa.create_engine(os.environ["DEVOPSBOT_DATABASE_URL"])
+with engine.connect() as conn:
+    dict(conn.execute(sa.text("SELECT id, revision FROM sources")).all())
+    cache = conn.execute(sa.text("SELECT data FROM index_cache WHERE name = 'answers'")).scalar()
+engine.dispose()
+index = KnowledgeIndex.load(cache)
+question = sys.argv[1]
+vector = encoder.encode([index.spelled(question)])[0]
+print(result_text(index.search(question, limit=3, query_vector=vector)))
+gc.freeze()
+"""
+
 
 def wall(cmd: list[str], env: dict[str, str]) -> float:
     """Milliseconds a fresh process takes from start to exit."""
@@ -85,6 +113,12 @@ def main() -> None:
             "empty interpreter (python -c pass)": [sys.executable, "-c", "pass"],
             "imports of the libraries alone": [sys.executable, "-c", LIBRARIES],
             "cold `devopsbot ask`": [*ask[:-1], "how do I tail multiple pods"],
+            "prototype: the same answer without ORM, pydantic": [
+                sys.executable,
+                "-c",
+                CORE_ONLY,
+                "how do I tail multiple pods",
+            ],
         }
         walls: dict[str, list[float]] = {label: [] for label in whole}
         for _ in range(args.runs):
