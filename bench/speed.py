@@ -178,7 +178,7 @@ def synthetic_scenario(tmp: str, n_chunks: int, n_sources: int, n_questions: int
         f"after load ({before:.0f} MB before), {rss_mb():.0f} MB after questions"
     )
     encode = ENCODE_MS[-len(times) :]
-    report("questions", times)
+    report("questions", times, encode)
     # Synthetic.questions puts a typo in every fifth question: the typo-correction path.
     report("of them with a typo", times[::5], encode[::5])
     print(f"  freshness check {check_ms:.2f} ms (stale: {stale})")

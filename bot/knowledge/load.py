@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,20 +37,24 @@ def find_note_files(paths: list[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.suffix.lower() in NOTE_SUFFIXES
-                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
-                    and p.is_file()
-                )
-            )
+            found.extend(sorted(_markdown_under(path)))
         elif path.exists():
             found.append(path)
         else:
             raise NotesError(f"{path}: no such file or folder")
     return found
+
+
+def _markdown_under(root: Path) -> Iterator[Path]:
+    # Hidden folders are pruned, not walked and filtered: a checkout's .git holds thousands of
+    # files, and the scheduled sync lists the folder every minute.
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() in NOTE_SUFFIXES:
+                path = Path(folder, name)
+                if path.is_file():
+                    yield path
 
 
 def _read_bytes(path: Path, max_bytes: int = MAX_NOTE_BYTES) -> bytes:
@@ -75,9 +80,9 @@ def _decode(path: Path, data: bytes) -> str:
         ) from None
 
 
-def read_note_file(path: Path, max_bytes: int = MAX_NOTE_BYTES) -> str:
+def read_note_file(path: Path) -> str:
     """The file's text, or NotesError naming it when it is unreadable, too large or not UTF-8."""
-    return _decode(path, _read_bytes(path, max_bytes))
+    return _decode(path, _read_bytes(path))
 
 
 def _store_note(session: Session, path: Path, text: str) -> int:
@@ -137,9 +142,9 @@ class SyncReport:
 CHUNKER_VERSION = b"chunker-2\x00"
 
 
-def note_file_hash(path: Path, max_bytes: int = MAX_NOTE_BYTES) -> str:
+def note_file_hash(path: Path) -> str:
     """sha256 of the chunker version and the file's bytes; NotesError when it cannot be read."""
-    return _content_hash(_read_bytes(path, max_bytes))
+    return _content_hash(_read_bytes(path))
 
 
 def _content_hash(data: bytes) -> str:
