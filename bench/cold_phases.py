@@ -68,8 +68,9 @@ LIBRARIES = (
 
 # A prototype of a leaner `ask`, for measurement only: the same cached index, model and
 # rendering, read through SQLAlchemy Core with the URL taken as given: no ORM models, no
-# pydantic settings, no freshness or sample-data checks (so it only answers a store whose
-# cached index is current).
+# pydantic settings; it reads the source revisions as the freshness check does but compares
+# nothing, and skips the sample-data and vote checks (so it only answers a store whose cached
+# index is current).
 CORE_ONLY = r"""
 import gc, os, sys
 gc.disable()
