@@ -8,9 +8,8 @@ overlapping the rest), and prints milliseconds per step; the table shows the med
 
 The same runs also time, as whole fresh processes and interleaved so that they share the
 machine's noise: an empty interpreter, one that only imports the libraries `ask` needs (the
-floor any `ask` built on them pays), a real cold `devopsbot ask`, and a prototype that gives the
-same answer from the same cached index through SQLAlchemy Core, without the ORM and pydantic
-(what a leaner `ask` could reach; measurement only).
+floor any `ask` built on them pays), the same without pydantic-settings (what the settings
+library costs), and a real cold `devopsbot ask`.
 """
 
 from __future__ import annotations
@@ -40,58 +39,29 @@ def step(label):
 import click; step("click")
 import bot.cli; step("bot.cli")
 import numpy; step("numpy")
-import sqlalchemy; step("sqlalchemy")
-import sqlalchemy.orm; step("sqlalchemy.orm")
-import bot.db.models; step("bot.db.models (declarative classes)")
-import bot.db.store, bot.knowledge.index, bot.knowledge.service; step("store, index, service")
+import sqlalchemy; step("sqlalchemy (Core; ask never imports the ORM)")
+import bot.db.index_store, bot.knowledge.index, bot.knowledge.service
+step("store reads, index, service")
 import bot.knowledge.sample, bot.render; step("sample, render")
 import pydantic; step("pydantic")
 import pydantic_settings; step("pydantic-settings")
 import bot.config, bot.runtime; step("bot.config, bot.runtime")
 settings = bot.config.load_settings(); step("load settings")
 rt = bot.runtime.open_runtime(settings); step("engine and schema check")
-with rt.sessions.begin() as session:
-    bot.knowledge.sample.ensure_sample_data(session)
-    bot.knowledge.sample.only_sample_data(session); step("sample data checks (first ORM query)")
-    rt.answerer.load_cached(session); step("cached index")
-    rt.answerer.sync(session); step("freshness check")
+with rt.engine.begin() as conn:
+    bot.knowledge.sample.ensure_sample_data(conn)
+    bot.knowledge.sample.only_sample_data(conn); step("sample data checks (first query)")
+    rt.answerer.load_cached(conn); step("cached index")
+    rt.answerer.sync(conn); step("freshness check")
+    rt.answerer._boosts(conn, "warm up", None); step("votes")
 import onnxruntime, tokenizers; step("model thread: onnxruntime, tokenizers")
 from bot.knowledge.embed import shared_encoder
 shared_encoder().encode(["warm up"]); step("model thread: file check, session, one question")
 """
 
 # What `ask` cannot do without, imported the way `ask` imports (the collector off).
-LIBRARIES = (
-    "import gc; gc.disable(); "
-    "import click, numpy, sqlalchemy.orm, pydantic_settings, onnxruntime, tokenizers"
-)
-
-# A prototype of a leaner `ask`, for measurement only: the same cached index, model and
-# rendering, read through SQLAlchemy Core with the URL taken as given: no ORM models, no
-# pydantic settings; it reads the source revisions as the freshness check does but compares
-# nothing, and skips the sample-data and vote checks (so it only answers a store whose cached
-# index is current).
-CORE_ONLY = r"""
-import gc, os, sys
-gc.disable()
-import click
-from bot.knowledge.embed import shared_encoder
-encoder = shared_encoder()
-encoder.load_in_background()
-import sqlalchemy as sa
-from bot.knowledge.index import KnowledgeIndex
-from bot.render import result_text
-engine = sa.create_engine(os.environ["DEVOPSBOT_DATABASE_URL"])
-with engine.connect() as conn:
-    dict(conn.execute(sa.text("SELECT id, revision FROM sources")).all())
-    cache = conn.execute(sa.text("SELECT data FROM index_cache WHERE name = 'answers'")).scalar()
-engine.dispose()
-index = KnowledgeIndex.load(cache)
-question = sys.argv[1]
-vector = encoder.encode([index.spelled(question)])[0]
-print(result_text(index.search(question, limit=3, query_vector=vector)))
-gc.freeze()
-"""
+LIBRARIES = "import gc; gc.disable(); import click, numpy, sqlalchemy, onnxruntime, tokenizers"
+WITH_SETTINGS = LIBRARIES + ", pydantic_settings"
 
 
 def wall(cmd: list[str], env: dict[str, str]) -> float:
@@ -112,14 +82,9 @@ def main() -> None:
         runs: dict[str, list[float]] = {}
         whole = {
             "empty interpreter (python -c pass)": [sys.executable, "-c", "pass"],
-            "imports of the libraries alone": [sys.executable, "-c", LIBRARIES],
+            "imports of the libraries alone": [sys.executable, "-c", WITH_SETTINGS],
+            "the same without pydantic-settings": [sys.executable, "-c", LIBRARIES],
             "cold `devopsbot ask`": [*ask[:-1], "how do I tail multiple pods"],
-            "prototype: the same answer without ORM, pydantic": [
-                sys.executable,
-                "-c",
-                CORE_ONLY,
-                "how do I tail multiple pods",
-            ],
         }
         walls: dict[str, list[float]] = {label: [] for label in whole}
         for _ in range(args.runs):

@@ -94,8 +94,8 @@ def restore_cached_embeddings(session: Session) -> int:
     Benchmarks build a fresh store every run; the cache only spares re-encoding identical
     chunk texts, exactly as the product's own store does across restarts.
     """
+    from bot.db.index_store import save_embeddings
     from bot.db.models import Chunk
-    from bot.db.store import save_embeddings
     from bot.knowledge.embed import MODEL_ID
 
     wanted = set(session.scalars(select(Chunk.text_hash).distinct()))

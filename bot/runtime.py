@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings, load_settings
 from bot.db.errors import store_errors
 from bot.db.session import make_engine, session_factory, upgrade
 from bot.knowledge.service import Answerer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 @dataclass
@@ -20,8 +24,13 @@ class Runtime:
 
     settings: Settings
     engine: Engine
-    sessions: sessionmaker[Session]
     answerer: Answerer = field(default_factory=Answerer)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """ORM sessions on the engine; made on first use, since a cold `ask` on a current
+        cached index reads through a bare Connection and never imports the ORM."""
+        return session_factory(self.engine)
 
 
 def open_runtime(settings: Settings | None = None, migrate: bool = True) -> Runtime:
@@ -35,7 +44,7 @@ def open_runtime(settings: Settings | None = None, migrate: bool = True) -> Runt
         engine = make_engine(url)
         if migrate:
             upgrade(engine)
-    return Runtime(settings=settings, engine=engine, sessions=session_factory(engine))
+    return Runtime(settings=settings, engine=engine)
 
 
 def configure_logging(level: str) -> None:

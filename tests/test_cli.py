@@ -106,9 +106,13 @@ def test_a_ten_thousand_character_question_is_fine(env):
     assert proc.returncode == 0 and proc.stdout.strip()
 
 
-# What `ask` has no use for: the Slack app, the feed fetcher and parsers, the Markdown chunker,
-# migrations, the scheduler and the HTTP server. Each would add to every cold `ask`.
+# What `ask` on a current cached index has no use for: the Slack app, the feed fetcher and
+# parsers, the Markdown chunker, migrations, the scheduler, the HTTP server, and the ORM (the
+# store is read through SQLAlchemy Core). Each would add to every cold `ask`.
 NOT_FOR_ASK = (
+    "sqlalchemy.orm",
+    "bot.db.models",
+    "bot.db.store",
     "slack_bolt",
     "slack_sdk",
     "httpx",

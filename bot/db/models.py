@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import ClassVar
 
 from sqlalchemy import (
@@ -11,8 +11,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
@@ -20,40 +18,29 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utcnow() -> datetime:
-    """Timezone-aware now; every timestamp we store is UTC."""
-    return datetime.now(UTC)
+from bot.db import tables
+from bot.db.tables import utcnow
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # One metadata with bot.db.tables, whose Core tables some classes below are mapped onto.
+    metadata = tables.metadata
     type_annotation_map: ClassVar[dict[type, object]] = {datetime: DateTime(timezone=True)}
 
 
 class Source(Base):
     """Where chunks come from: a Markdown notes file or a feed. `revision` bumps on any change."""
 
-    __tablename__ = "sources"
+    __table__ = tables.sources
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "notes" | "feed" | "slack"
-    # path, feed URL, or for a note saved from Slack `slack:<team>/<channel>/<ts>`
-    key: Mapped[str] = mapped_column(String(2048), unique=True)
-    title: Mapped[str] = mapped_column(String(512), default="")
-    revision: Mapped[int] = mapped_column(Integer, default=1)
-    # sha256 of a notes file's bytes when its chunks were made: an unchanged file is skipped.
-    content_hash: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    id: Mapped[int]
+    kind: Mapped[str]
+    key: Mapped[str]
+    title: Mapped[str]
+    revision: Mapped[int]
+    content_hash: Mapped[str | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
     feed: Mapped[Feed | None] = relationship(back_populates="source", cascade="all, delete-orphan")
     slack_note: Mapped[SlackNote | None] = relationship(
@@ -125,49 +112,44 @@ class Article(Base):
 class Chunk(Base):
     """The unit we rank: one note bullet/code block/paragraph, or one article section."""
 
-    __tablename__ = "chunks"
-    __table_args__ = (Index("ix_chunks_source_position", "source_id", "position"),)
+    __table__ = tables.chunks
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
-    article_id: Mapped[int | None] = mapped_column(
-        ForeignKey("articles.id", ondelete="CASCADE"), index=True
-    )
-    kind: Mapped[str] = mapped_column(String(16))  # "note" | "article"
-    title: Mapped[str] = mapped_column(String(1024), default="")
-    section: Mapped[str] = mapped_column(String(1024), default="")
-    text: Mapped[str] = mapped_column(Text)
-    url: Mapped[str | None] = mapped_column(String(2048))
-    position: Mapped[int] = mapped_column(Integer, default=0)
-    line_start: Mapped[int | None] = mapped_column(Integer)
-    line_end: Mapped[int | None] = mapped_column(Integer)
-    # sha256 of (title, section, text): the key of the chunk's stored embedding.
-    text_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    id: Mapped[int]
+    source_id: Mapped[int]
+    article_id: Mapped[int | None]
+    kind: Mapped[str]
+    title: Mapped[str]
+    section: Mapped[str]
+    text: Mapped[str]
+    url: Mapped[str | None]
+    position: Mapped[int]
+    line_start: Mapped[int | None]
+    line_end: Mapped[int | None]
+    text_hash: Mapped[str | None]
 
     source: Mapped[Source] = relationship(back_populates="chunks")
 
 
 class IndexCache(Base):
-    """The answer index as last built from the store, keyed by what it was built from: a CLI
-    call on an unchanged store loads it instead of re-tokenizing every chunk."""
+    """The answer index as last built from the store (bot.db.tables.index_cache)."""
 
-    __tablename__ = "index_cache"
+    __table__ = tables.index_cache
 
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    data: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    name: Mapped[str]
+    fingerprint: Mapped[str]
+    data: Mapped[bytes]
+    created_at: Mapped[datetime]
 
 
 class ChunkEmbedding(Base):
     """A chunk text's sentence embedding, computed once per (model, text) and shared."""
 
-    __tablename__ = "chunk_embeddings"
+    __table__ = tables.chunk_embeddings
 
-    model: Mapped[str] = mapped_column(String(64), primary_key=True)
-    text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    vector: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    model: Mapped[str]
+    text_hash: Mapped[str]
+    vector: Mapped[bytes]
+    created_at: Mapped[datetime]
 
 
 # -- Subscriptions and announcements (issue 3) -------------------------------------------------
@@ -313,19 +295,17 @@ class Notice(_OutboxItem, Base):
 class AnswerFeedback(Base):
     """A 👍/👎 on an answer; one vote per (user, chunk, question), a second click changes it."""
 
-    __tablename__ = "answer_feedback"
-    __table_args__ = (UniqueConstraint("user_id", "chunk_id", "question_key"),)
+    __table__ = tables.answer_feedback
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    question: Mapped[str] = mapped_column(Text)
-    question_key: Mapped[str] = mapped_column(String(64))  # sha256 of the normalized question
-    # No foreign key: reloading notes replaces chunks, and the vote is still worth keeping.
-    chunk_id: Mapped[int] = mapped_column(Integer, index=True)
-    chunk_title: Mapped[str] = mapped_column(String(1024), default="")
-    user_id: Mapped[str] = mapped_column(String(32))
-    value: Mapped[int] = mapped_column(Integer)  # +1 or -1
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    id: Mapped[int]
+    question: Mapped[str]
+    question_key: Mapped[str]
+    chunk_id: Mapped[int]
+    chunk_title: Mapped[str]
+    user_id: Mapped[str]
+    value: Mapped[int]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class AskedQuestion(Base):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -15,11 +18,21 @@ def aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def insert_ignoring_duplicates(session: Session, model: type, rows: list[dict[str, Any]]) -> int:
-    """INSERT rows, silently skipping those that hit a unique constraint; returns rows inserted."""
+def dialect_name(store: Session | Connection) -> str:
+    """ "sqlite" or "postgresql", for a session or a bare connection alike."""
+    bind = store if isinstance(store, Connection) else store.get_bind()
+    return bind.dialect.name
+
+
+def insert_ignoring_duplicates(
+    session: Session | Connection, model: object, rows: list[dict[str, Any]]
+) -> int:
+    """INSERT rows, silently skipping those that hit a unique constraint; returns rows inserted.
+
+    `model` is a mapped class or a Core table."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
+    dialect = dialect_name(session)
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:

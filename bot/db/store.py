@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -15,16 +15,13 @@ from sqlalchemy.orm import Session
 
 from bot.chunks import ChunkDraft, chunk_text_hash
 from bot.db.models import (
-    AnswerFeedback,
     Article,
     Chunk,
-    ChunkEmbedding,
     Feed,
-    IndexCache,
     Source,
     utcnow,
 )
-from bot.db.sql import aware, insert_ignoring_duplicates
+from bot.db.sql import aware
 
 log = logging.getLogger(__name__)
 
@@ -270,16 +267,6 @@ def store_feed_entries(
     return StoredEntries(new, edited, rewritten)
 
 
-def source_revisions(session: Session) -> dict[int, int]:
-    """Source id → revision, the cheap check an index runs before answering."""
-    return {sid: rev for sid, rev in session.execute(select(Source.id, Source.revision))}
-
-
-def count_sources(session: Session) -> int:
-    """How many knowledge sources the store holds."""
-    return session.scalar(select(func.count()).select_from(Source)) or 0
-
-
 def feed_by_url(session: Session, url: str) -> Feed | None:
     """The feed stored under this URL (a trailing slash the user added is forgiven)."""
     feed = session.scalar(select(Feed).where(Feed.url == url))
@@ -366,118 +353,3 @@ def remove_notes_sources(session: Session, keys: Collection[str]) -> int:
         delete(Source).where(Source.kind == "notes", Source.key.in_(list(keys)))
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-# -- embeddings (issue 7) ----------------------------------------------------------------------
-
-
-def chunks_without_embedding(
-    session: Session, model: str, limit: int = 256
-) -> list[tuple[str, str, str, str]]:
-    """Up to `limit` distinct (text_hash, title, section, text) that have no vector for `model`."""
-    missing = (
-        select(Chunk.text_hash, func.min(Chunk.id).label("cid"))
-        .outerjoin(
-            ChunkEmbedding,
-            (ChunkEmbedding.text_hash == Chunk.text_hash) & (ChunkEmbedding.model == model),
-        )
-        .where(ChunkEmbedding.text_hash.is_(None), Chunk.text_hash.is_not(None))
-        .group_by(Chunk.text_hash)
-        .limit(limit)
-        .subquery()
-    )
-    rows = session.execute(
-        select(Chunk.text_hash, Chunk.title, Chunk.section, Chunk.text).join(
-            missing, missing.c.cid == Chunk.id
-        )
-    )
-    return [(r[0], r[1], r[2], r[3]) for r in rows]
-
-
-def hashes_without_embedding(session: Session, model: str, among: Collection[str]) -> set[str]:
-    """Which of these text hashes stored chunks have, with no vector for `model` yet."""
-    hashes = list(among)
-    out: set[str] = set()
-    for start in range(0, len(hashes), 500):  # stay under every driver's bound-parameter limit
-        stmt = (
-            select(Chunk.text_hash)
-            .outerjoin(
-                ChunkEmbedding,
-                (ChunkEmbedding.text_hash == Chunk.text_hash) & (ChunkEmbedding.model == model),
-            )
-            .where(Chunk.text_hash.in_(hashes[start : start + 500]))
-            .where(ChunkEmbedding.text_hash.is_(None))
-            .distinct()
-        )
-        out.update(session.scalars(stmt))
-    return out
-
-
-def save_embeddings(session: Session, model: str, vectors: Sequence[tuple[str, bytes]]) -> None:
-    """Store vectors by text hash; one another replica stored first is kept, not an error."""
-    rows = [
-        {"model": model, "text_hash": h, "vector": v, "created_at": utcnow()} for h, v in vectors
-    ]
-    insert_ignoring_duplicates(session, ChunkEmbedding, rows)
-
-
-def index_rows(session: Session, source_ids: Collection[int], model: str) -> Iterator[tuple]:
-    """Chunks of these sources with their source's name and stored vector (None if missing).
-
-    One joined query, rows as plain tuples: (id, source_id, kind, title, section, text, url,
-    source name, article_id, line_start, line_end, vector bytes), ordered by source and position.
-    """
-    ids = sorted(source_ids)
-    for start in range(0, len(ids), 500):  # stay under every driver's bound-parameter limit
-        stmt = (
-            select(
-                Chunk.id,
-                Chunk.source_id,
-                Chunk.kind,
-                Chunk.title,
-                Chunk.section,
-                Chunk.text,
-                Chunk.url,
-                func.coalesce(func.nullif(Source.title, ""), Source.key),
-                Chunk.article_id,
-                Chunk.line_start,
-                Chunk.line_end,
-                ChunkEmbedding.vector,
-            )
-            .join(Source, Source.id == Chunk.source_id)
-            .outerjoin(
-                ChunkEmbedding,
-                (ChunkEmbedding.text_hash == Chunk.text_hash) & (ChunkEmbedding.model == model),
-            )
-            .where(Chunk.source_id.in_(ids[start : start + 500]))
-            .order_by(Chunk.source_id, Chunk.position, Chunk.id)
-            # Streamed: the ORM buffers a whole result otherwise, and at 100,000 chunks every
-            # row with its vector bytes held at once would add a third to the index's memory.
-            .execution_options(yield_per=1000)
-        )
-        yield from (tuple(r) for r in session.execute(stmt))
-
-
-def answer_votes(session: Session) -> list[tuple[str, int, str, int]]:
-    """Every 👍/👎 as (question, chunk id, user id, +1/-1)."""
-    rows = session.execute(
-        select(
-            AnswerFeedback.question,
-            AnswerFeedback.chunk_id,
-            AnswerFeedback.user_id,
-            AnswerFeedback.value,
-        )
-    )
-    return [(r[0], r[1], r[2], r[3]) for r in rows]
-
-
-def cached_index(session: Session, name: str, fingerprint: str) -> bytes | None:
-    """The cached index built from exactly this state of the store, if there is one."""
-    row = session.get(IndexCache, name)
-    return row.data if row is not None and row.fingerprint == fingerprint else None
-
-
-def save_index_cache(session: Session, name: str, fingerprint: str, data: bytes) -> None:
-    """Replace the cached index (one per name)."""
-    session.execute(delete(IndexCache).where(IndexCache.name == name))
-    session.add(IndexCache(name=name, fingerprint=fingerprint, data=data))

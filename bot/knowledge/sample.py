@@ -5,18 +5,16 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
-from bot.db.models import Source
-from bot.db.store import (
-    count_sources,
-    get_or_create_source,
-    replace_note_chunks,
-)
+from bot.db.index_store import Store, count_sources, source_keys
 from bot.knowledge.embed import MODEL_ID
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 SAMPLE_PREFIX = "sample:"
 # Vectors of every sample chunk, made by bench/sample_embeddings.py: no encoding on first run.
@@ -28,7 +26,8 @@ def load_sample_data(session: Session) -> int:
 
     Their vectors ship in SAMPLE_EMBEDDINGS: `embed_missing` takes them from there.
     """
-    # Only on first run: a later `ask` need not import the parsers.
+    # Only on first run: a later `ask` need not import the parsers or the ORM.
+    from bot.db.store import get_or_create_source, replace_note_chunks
     from bot.feeds.ingest import store_parsed_feed
     from bot.feeds.parse import parse_feed
     from bot.knowledge.notes import chunk_markdown
@@ -62,21 +61,35 @@ def shipped_vectors() -> dict[str, np.ndarray]:
         return {h: vectors[i] for i, h in enumerate(data["hashes"].tolist())}
 
 
-def ensure_sample_data(session: Session) -> bool:
-    """Load the sample data when the store holds no source at all; True when it did."""
-    if count_sources(session):
+def ensure_sample_data(store: Store) -> bool:
+    """Load the sample data when the store holds no source at all; True when it did.
+
+    Given a bare Connection, the loading runs in an ORM session joined to its transaction.
+    """
+    if count_sources(store):
         return False
-    load_sample_data(session)
+    if isinstance(store, Connection):
+        from sqlalchemy.orm import Session
+
+        with Session(store) as session:
+            load_sample_data(session)
+            session.flush()
+    else:
+        load_sample_data(store)
     return True
 
 
-def only_sample_data(session: Session) -> bool:
+def only_sample_data(store: Store) -> bool:
     """True when every source in the store is bundled sample data (and there is at least one)."""
-    keys = session.scalars(select(Source.key)).all()
+    keys = source_keys(store)
     return bool(keys) and all(k.startswith(SAMPLE_PREFIX) for k in keys)
 
 
 def remove_sample_data(session: Session) -> int:
     """Drop the bundled sample data once the user brings their own; returns sources removed."""
+    from sqlalchemy import delete
+
+    from bot.db.models import Source
+
     result = session.execute(delete(Source).where(Source.key.startswith(SAMPLE_PREFIX)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

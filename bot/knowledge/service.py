@@ -16,11 +16,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy.orm import Session
 
-from bot.db.store import (
+from bot.db.index_store import (
+    Store,
     answer_votes,
     cached_index,
     chunks_without_embedding,
@@ -42,6 +43,9 @@ from bot.knowledge.embed import (
 from bot.knowledge.feedback import Vote, rank_factors
 from bot.knowledge.index import IndexedChunk, KnowledgeIndex, SearchResult, SourceUpdate
 from bot.knowledge.sample import shipped_vectors
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -73,33 +77,31 @@ def _fingerprint(revisions: dict[int, int]) -> str:
     return hashlib.sha256((_code_version() + state).encode()).hexdigest()
 
 
-def store_shipped_vectors(session: Session) -> int:
+def store_shipped_vectors(store: Store) -> int:
     """Chunk texts that are the bundled sample's get its shipped vectors: no model needed, so
     even a start-up that encodes nothing indexes them complete. Returns how many it stored."""
     shipped = shipped_vectors()
-    missing = hashes_without_embedding(session, MODEL_ID, shipped.keys()) if shipped else set()
-    save_embeddings(session, MODEL_ID, [(h, to_bytes(shipped[h])) for h in missing])
-    session.flush()
+    missing = hashes_without_embedding(store, MODEL_ID, shipped.keys()) if shipped else set()
+    save_embeddings(store, MODEL_ID, [(h, to_bytes(shipped[h])) for h in missing])
     return len(missing)
 
 
-def embed_missing(session: Session, encoder: Encoder, limit: int | None = None) -> int:
+def embed_missing(store: Store, encoder: Encoder, limit: int | None = None) -> int:
     """Give every stored chunk text a vector for the current model; returns how many it stored.
 
     Each text is encoded once, whatever how many chunks share it.
     """
-    if not chunks_without_embedding(session, MODEL_ID, 1):
+    if not chunks_without_embedding(store, MODEL_ID, 1):
         return 0  # the usual start: every text has its vector, no shipped ones to look up
-    done = store_shipped_vectors(session)
+    done = store_shipped_vectors(store)
     while limit is None or done < limit:
-        batch = chunks_without_embedding(session, MODEL_ID, EMBED_BATCH)
+        batch = chunks_without_embedding(store, MODEL_ID, EMBED_BATCH)
         if not batch:
             break
         vectors = encoder.encode([embedding_text(t, s, x) for _, t, s, x in batch])
         save_embeddings(
-            session, MODEL_ID, [(h, to_bytes(v)) for (h, *_), v in zip(batch, vectors, strict=True)]
+            store, MODEL_ID, [(h, to_bytes(v)) for (h, *_), v in zip(batch, vectors, strict=True)]
         )
-        session.flush()
         done += len(batch)
     return done
 
@@ -124,33 +126,33 @@ class Answerer:
 
     # -- keeping the index in step ------------------------------------------------------------
 
-    def sync(self, session: Session, embed: bool = True, encoder: Encoder | None = None) -> int:
+    def sync(self, store: Store, embed: bool = True, encoder: Encoder | None = None) -> int:
         """Bring the index up to date with the store; returns how many sources were re-read.
 
-        With `embed`, chunk texts without a vector are encoded first (in this session).
+        With `embed`, chunk texts without a vector are encoded first (in the same transaction).
         """
         with self._sync_lock:
-            wanted = source_revisions(session)
+            wanted = source_revisions(store)
             have = self.index.revisions()
             changed = {sid for sid, rev in wanted.items() if have.get(sid) != rev}
             if embed:
-                embed_missing(session, encoder or self.encoder)
+                embed_missing(store, encoder or self.encoder)
                 # Sources indexed before their vectors existed are read again, now complete.
                 changed |= self.index.sources_missing_vectors() & wanted.keys()
                 self._vectors_pending = False
             else:
-                store_shipped_vectors(session)
+                store_shipped_vectors(store)
                 self._vectors_pending = True
             removed = have.keys() - wanted.keys()
             if changed or removed:
-                self.index.update(_source_updates(session, sorted(changed), wanted), removed)
+                self.index.update(_source_updates(store, sorted(changed), wanted), removed)
                 _release_free_memory()
             self._synced_once = True
             return len(changed)
 
-    def load_cached(self, session: Session) -> bool:
+    def load_cached(self, store: Store) -> bool:
         """Start from the index cached for exactly this store state, if any (CLI cold starts)."""
-        data = cached_index(session, INDEX_CACHE_NAME, _fingerprint(source_revisions(session)))
+        data = cached_index(store, INDEX_CACHE_NAME, _fingerprint(source_revisions(store)))
         if data is None:
             return False
         try:
@@ -161,14 +163,14 @@ class Answerer:
         self._synced_once = True
         return True
 
-    def save_cache(self, session: Session) -> bool:
+    def save_cache(self, store: Store) -> bool:
         """Cache the index when it is complete and small enough; True when it did."""
         if len(self.index) > INDEX_CACHE_MAX_CHUNKS or self.index.sources_missing_vectors():
             return False
         revisions = self.index.revisions()
-        if revisions != source_revisions(session):
+        if revisions != source_revisions(store):
             return False
-        save_index_cache(session, INDEX_CACHE_NAME, _fingerprint(revisions), self.index.dump())
+        save_index_cache(store, INDEX_CACHE_NAME, _fingerprint(revisions), self.index.dump())
         return True
 
     def refresh_in_background(self, sessions: Callable[[], Session]) -> bool:
@@ -215,9 +217,9 @@ class Answerer:
         """True while a background refresh is running."""
         return self._background is not None and self._background.is_alive()
 
-    def stale(self, session: Session) -> bool:
+    def stale(self, store: Store) -> bool:
         """True when the store holds sources, revisions or vectors the index has not read yet."""
-        return self._vectors_pending or source_revisions(session) != self.index.revisions()
+        return self._vectors_pending or source_revisions(store) != self.index.revisions()
 
     # -- answering ----------------------------------------------------------------------------
 
@@ -252,7 +254,7 @@ class Answerer:
 
     def ask(
         self,
-        session: Session,
+        store: Store,
         question: str,
         limit: int = 3,
         sessions: Callable[[], Session] | None = None,
@@ -263,21 +265,19 @@ class Answerer:
         a background refresh is started (given `sessions`), else the index syncs inline.
         """
         if sessions is None:
-            self.sync(session)
+            self.sync(store)
         elif not self._synced_once:
             # Index what the store holds now; vectors still missing are computed aside.
-            self.sync(session, embed=False)
+            self.sync(store, embed=False)
             self.refresh_in_background(sessions)
-        elif self.stale(session):
+        elif self.stale(store):
             self.refresh_in_background(sessions)
         vector = self.query_vector(question)
-        boosts = self._boosts(session, question, vector)
+        boosts = self._boosts(store, question, vector)
         return self.index.search(question, limit=limit, query_vector=vector, boosts=boosts)
 
-    def _boosts(
-        self, session: Session, question: str, vector: np.ndarray | None
-    ) -> dict[int, float]:
-        rows = answer_votes(session)
+    def _boosts(self, store: Store, question: str, vector: np.ndarray | None) -> dict[int, float]:
+        rows = answer_votes(store)
         if not rows:
             return {}
         key = question_key(question)
@@ -314,7 +314,7 @@ def _release_free_memory() -> None:
 
 
 def _source_updates(
-    session: Session, source_ids: list[int], revisions: dict[int, int]
+    store: Store, source_ids: list[int], revisions: dict[int, int]
 ) -> dict[int, SourceUpdate]:
     updates: dict[int, SourceUpdate] = {}
     missing = bytes(DIM * 2)  # a zero float16 row for a chunk whose vector is not stored yet
@@ -330,7 +330,7 @@ def _source_updates(
         flags.clear()
 
     current: SourceUpdate | None = None
-    for row in index_rows(session, source_ids, MODEL_ID):
+    for row in index_rows(store, source_ids, MODEL_ID):
         (cid, sid, kind, title, section, text, url, name, article_id, start, end, blob) = row
         if current is None or sid not in updates:
             close(current)

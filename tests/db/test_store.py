@@ -6,12 +6,9 @@ from dataclasses import replace
 
 from sqlalchemy import func, select
 
+from bot.db.index_store import source_revisions
 from bot.db.models import Article, Chunk, Source
-from bot.db.store import (
-    get_or_create_source,
-    replace_note_chunks,
-    source_revisions,
-)
+from bot.db.store import get_or_create_source, replace_note_chunks
 from bot.feeds.ingest import store_parsed_feed
 from bot.feeds.parse import parse_feed
 from bot.knowledge.notes import chunk_markdown

@@ -161,3 +161,25 @@ def test_a_cold_start_reuses_the_cached_index_until_the_store_changes(sessions):
     _load(sessions, NOTES + "- Drain a node: `kubectl drain {{node}}`\n")
     with sessions() as s:
         assert not Answerer().load_cached(s)  # built from another state of the store: ignored
+
+
+def test_a_bare_connection_serves_the_answerer_as_a_session_does(engine, sessions):
+    """`devopsbot ask` reads through a Connection: what it encodes, caches and counts of votes
+    is the same store state the bot's sessions see, and the other way round."""
+    _load(sessions)
+    encoder = CountingEncoder()
+    with engine.begin() as conn:
+        answerer = Answerer(encoder=encoder)
+        answerer.sync(conn)
+        assert answerer.save_cache(conn)
+    assert len(encoder.calls) == 4
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(ChunkEmbedding)) == 4
+        restarted = Answerer(encoder=CountingEncoder())
+        assert restarted.load_cached(s)  # the cache a Connection wrote
+        question = "restart the pods of my deployment"
+        hits = restarted.ask(s, question, limit=4).hits
+    _vote(sessions, question, hits[0].chunk.id, ["U1", "U2", "U3"], -1)
+    with engine.connect() as conn:
+        after = Answerer().ask(conn, question, limit=4).hits  # votes read on a Connection
+    assert after[0].chunk.id != hits[0].chunk.id
