@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from fakes import FakeSlack, FeedServer  # noqa: E402
 
 from bench.common import fresh_database  # noqa: E402
-from bot.config import Settings  # noqa: E402
+from bot.config import load_settings  # noqa: E402
 from bot.db.models import utcnow  # noqa: E402
 from bot.runtime import Runtime, open_runtime  # noqa: E402
 from bot.scheduler import PollReport, poll_once  # noqa: E402
@@ -57,13 +57,13 @@ def feed(entries: int) -> bytes:
 
 
 def replica(url: str, slack: FakeSlack) -> Runtime:
-    settings = Settings(
+    settings = load_settings(
+        env_file=None,
         devopsbot_database_url=url,
         devopsbot_allow_private_urls=True,
         devopsbot_post_interval=0,
         slack_bot_token="xoxb-bench",
         slack_api_url=slack.api_url,
-        _env_file=None,  # type: ignore[call-arg]
     )
     return open_runtime(settings)
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import PUBLIC_CORPUS
 from bench.poll import serve
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.runtime import open_runtime
 from bot.subscriptions import export_opml, import_opml, list_subscriptions, pause, subscribe
 
@@ -39,11 +39,11 @@ WORDS = ("kubernetes", "helm", "release", "terraform", "security", "postgres", "
 
 
 def _settings(url: str) -> Settings:
-    return Settings(
+    return load_settings(
+        env_file=None,
         devopsbot_database_url=url,
         devopsbot_allow_private_urls=True,
         devopsbot_sample_data=False,
-        _env_file=None,  # type: ignore[call-arg]
     )
 
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from fakes import FakeSlack, FeedServer  # noqa: E402
 
-from bot.config import Settings  # noqa: E402
+from bot.config import load_settings  # noqa: E402
 from bot.db.models import utcnow  # noqa: E402
 from bot.runtime import open_runtime  # noqa: E402
 from bot.scheduler import poll_once  # noqa: E402
@@ -90,14 +90,14 @@ def run(entries: int, spelling: Spelling, tmp: Path) -> tuple[int, int, int]:
     """Posts after the rewrite, duplicates and losses for one scenario."""
     server, slack = FeedServer().start(), FakeSlack().start()
     try:
-        settings = Settings(
+        settings = load_settings(
+            env_file=None,
             devopsbot_database_url=f"sqlite:///{tmp / 'bench.db'}",
             devopsbot_allow_private_urls=True,
             devopsbot_sample_data=False,
             devopsbot_post_interval=0,
             slack_bot_token="xoxb-bench",
             slack_api_url=slack.api_url,
-            _env_file=None,  # type: ignore[call-arg]
         )
         rt = open_runtime(settings)
         client = make_client(settings)

@@ -30,7 +30,7 @@ import feedparser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import Settings
+from bot.config import load_settings
 from bot.db.models import utcnow
 from bot.runtime import open_runtime
 from bot.scheduler import poll_once
@@ -161,10 +161,10 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory()
     url = args.database_url or f"sqlite:///{tmp.name}/bench.db"
     overrides = {} if args.workers is None else {"devopsbot_poll_workers": args.workers}
-    settings = Settings(
+    settings = load_settings(
+        env_file=None,
         devopsbot_database_url=url,
         devopsbot_allow_private_urls=True,
-        _env_file=None,  # type: ignore[call-arg]
         **overrides,
     )
     rt = open_runtime(settings)

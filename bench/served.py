@@ -32,7 +32,7 @@ from slack_harness import (  # noqa: E402
     view_of,
 )
 
-from bot.config import Settings  # noqa: E402
+from bot.config import load_settings  # noqa: E402
 from bot.runtime import Runtime, open_runtime  # noqa: E402
 from bot.slack.app import create_app  # noqa: E402
 from bot.slack.runner import HttpServer, health_check, make_wsgi, prepare_store  # noqa: E402
@@ -92,12 +92,12 @@ def served(db_url: str, setup: Callable[[Any], None] | None = None) -> Iterator[
         setup(fake)
     timed = TimedResponses()
     fake.responses = timed
-    settings = Settings(
+    settings = load_settings(
+        env_file=None,
         devopsbot_database_url=db_url,
         slack_bot_token=BOT_TOKEN,
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=fake.api_url,
-        _env_file=None,  # type: ignore[call-arg]
     )
     runtime = open_runtime(settings)
     prepare_store(runtime)

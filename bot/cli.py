@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 # Each command imports what it needs when it runs: `devopsbot ask` must start in well under a
 # second, and the feed fetcher and the Slack app are heavy imports it never uses. Even the
-# settings (pydantic) wait until a command opens the runtime: `ask` starts loading the model
+# settings wait until a command opens the runtime: `ask` starts loading the model
 # first, so that load overlaps every import after it (tests/test_cli.py checks what `ask` loads).
 
 SAMPLE_NOTE = (

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fakes import FakeSlack, FeedServer
 
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.db.session import make_engine, session_factory, upgrade
 
 SEEDS = Path(__file__).resolve().parent.parent / "bot" / "sample_data"
@@ -87,11 +87,11 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     """Settings for tests that serve feeds on 127.0.0.1 (private URLs allowed)."""
-    return Settings(
+    return load_settings(
+        env_file=None,
         devopsbot_database_url=db_url,
         devopsbot_allow_private_urls=True,
         devopsbot_http_timeout=2.0,
-        _env_file=None,  # type: ignore[call-arg]
     )
 
 

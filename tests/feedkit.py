@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape
 
 from sqlalchemy import select
 
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.db.models import Feed, Subscription, utcnow
 from bot.runtime import Runtime, open_runtime
 from bot.scheduler import PollReport, poll_once
@@ -93,12 +93,11 @@ def bot_settings(db_url: str, api_url: str | None, **overrides: Any) -> Settings
         "devopsbot_allow_private_urls": True,
         "devopsbot_http_timeout": 2.0,
         "devopsbot_poll_workers": 4,
-        "_env_file": None,
     }
     if api_url is not None:
         values.update(slack_bot_token=BOT_TOKEN, slack_api_url=api_url)
     values.update(overrides)
-    return Settings(**values)
+    return load_settings(env_file=None, **values)
 
 
 @dataclass

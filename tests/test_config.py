@@ -85,12 +85,42 @@ def test_notes_sync_interval_out_of_range_says_the_range(monkeypatch, value):
     monkeypatch.setenv("DEVOPSBOT_NOTES_SYNC_INTERVAL", value)
     with pytest.raises(ConfigError) as err:
         load_settings()
-    assert "DEVOPSBOT_NOTES_SYNC_INTERVAL: Value error, must be between 5 and 86400 seconds" in str(
-        err.value
-    )
+    assert "DEVOPSBOT_NOTES_SYNC_INTERVAL: must be between 5 and 86400 seconds" in str(err.value)
 
 
 def test_notes_sync_interval_bounds_are_accepted(monkeypatch):
     for value in ("5", "86400"):
         monkeypatch.setenv("DEVOPSBOT_NOTES_SYNC_INTERVAL", value)
         assert load_settings().devopsbot_notes_sync_interval == int(value)
+
+
+def test_every_bad_variable_is_named_at_once(monkeypatch):
+    monkeypatch.setenv("DEVOPSBOT_POLL_INTERVAL", "5")
+    monkeypatch.setenv("DEVOPSBOT_PORT", "http")
+    monkeypatch.setenv("DEVOPSBOT_SAMPLE_DATA", "maybe")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    lines = str(err.value).splitlines()[1:]
+    assert sorted(line.split(":")[0].strip() for line in lines) == [
+        "DEVOPSBOT_POLL_INTERVAL",
+        "DEVOPSBOT_PORT",
+        "DEVOPSBOT_SAMPLE_DATA",
+    ]
+    assert "must be a whole number >= 60 (got '5')" in str(err.value)
+    assert "must be true or false" in str(err.value)
+
+
+def test_the_environment_wins_over_dot_env(monkeypatch, tmp_path):
+    (tmp_path / ".env").write_text("DEVOPSBOT_POLL_INTERVAL=600\nDEVOPSBOT_SAMPLE_DATA=false\n")
+    monkeypatch.setenv("DEVOPSBOT_POLL_INTERVAL", "1200")
+    settings = load_settings()
+    assert settings.devopsbot_poll_interval == 1200
+    assert settings.devopsbot_sample_data is False
+
+
+def test_tokens_are_kept_out_of_reprs(monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret-value")
+    settings = load_settings()
+    assert settings.slack_bot_token is not None
+    assert settings.slack_bot_token.get_secret_value() == "xoxb-very-secret-value"
+    assert "very-secret" not in repr(settings) and "very-secret" not in str(settings)

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from slack_harness import BOT_TOKEN, SIGNING_SECRET, SlackClientSim, wait_for
 
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.runtime import Runtime, open_runtime
 from bot.slack.app import create_app
 from bot.slack.runner import HttpServer, health_check, make_wsgi, prepare_store
@@ -29,10 +29,9 @@ def make_settings(db_url: str, api_url: str, **overrides: object) -> Settings:
         "slack_api_url": api_url,
         "devopsbot_allow_private_urls": True,
         "devopsbot_http_timeout": 2.0,
-        "_env_file": None,
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return load_settings(env_file=None, **values)
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,12 @@ import logging
 
 import pytest
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.slack.tokens import RedactSecrets, check_credentials
 
 
 def settings(**values) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return load_settings(env_file=None, **values)
 
 
 def test_http_mode_without_an_app_token():
