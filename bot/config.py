@@ -190,7 +190,10 @@ def _sources(env_file: str | Path | None) -> dict[str, Any]:
 
     raw: dict[str, Any] = {}
     if env_file is not None and Path(env_file).is_file():
-        values = dotenv_values(env_file, encoding="utf-8")
+        try:
+            values = dotenv_values(env_file, encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{env_file}: cannot be read as UTF-8 text ({exc})") from None
         raw.update((k.lower(), v) for k, v in values.items() if v is not None)
     raw.update((k.lower(), v) for k, v in os.environ.items())
     return raw

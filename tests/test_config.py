@@ -124,3 +124,9 @@ def test_tokens_are_kept_out_of_reprs(monkeypatch):
     assert settings.slack_bot_token is not None
     assert settings.slack_bot_token.get_secret_value() == "xoxb-very-secret-value"
     assert "very-secret" not in repr(settings) and "very-secret" not in str(settings)
+
+
+def test_an_unreadable_dot_env_is_named(tmp_path):
+    (tmp_path / ".env").write_bytes(b"DEVOPSBOT_PORT=3000\nSLACK_BOT_TOKEN=\xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"\.env: cannot be read as UTF-8 text"):
+        load_settings()
