@@ -213,10 +213,12 @@ def ask(ctx: Context, question: tuple[str, ...], as_json: bool, limit: int) -> N
             "or add a feed with `devopsbot feeds add URL`.",
             err=True,
         )
-    questions = [q for q in sys.stdin.read().splitlines() if q.strip()] if text == "-" else [text]
+    # From stdin, each question is answered as its line arrives (a pipe that stays open gets
+    # its answers as it goes) and only one line is held at a time.
+    questions = (q for q in sys.stdin if q.strip()) if text == "-" else iter([text])
     with rt.engine.connect() as conn:
         for q in questions:
-            result = rt.answerer.ask(conn, q, limit=limit)
+            result = rt.answerer.ask(conn, q.strip(), limit=limit)
             if as_json or text == "-":
                 click.echo(json.dumps(result_json(result), ensure_ascii=False))
             else:

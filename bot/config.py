@@ -211,15 +211,14 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> 
             continue
         given = raw[field.name]
         name = field.name.upper()
+        shown = "" if _is_secret(name) else f" (got {given!r})"
         try:
             value = msgspec.convert(given, field.type, strict=False, dec_hook=_as_secret)
             check = CHECKS.get(field.name)
             values[field.name] = check(value) if check is not None else value
-        except msgspec.ValidationError as exc:
-            shown = "" if _is_secret(name) else f" (got {given!r})"
+        except msgspec.ValidationError as exc:  # a wrong type or out of bounds
             lines.append(f"{name}: {_problem(exc, field.type)}{shown}")
-        except ValueError as exc:
-            shown = "" if _is_secret(name) else f" (got {given!r})"
+        except ValueError as exc:  # one of CHECKS
             lines.append(f"{name}: {exc}{shown}")
     if lines:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))

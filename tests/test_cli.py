@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -93,6 +94,38 @@ def test_stdin_gives_json_lines_and_an_honest_no(env):
         "best recipe for pancakes",
     ]
     assert [d["answered"] for d in lines] == [True, False]
+
+
+def test_stdin_questions_are_answered_as_their_lines_arrive(env):
+    """`ask -` on a pipe that stays open: each answer comes before the next question is sent."""
+    run(["ask", "warm up"], env)  # the first run stores the sample data
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "ask", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        answers = []
+        for question in ("how do I tail multiple pods", "best recipe for pancakes"):
+            proc.stdin.write(question + "\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], 60)
+            assert ready, f"no answer to {question!r} while stdin stayed open"
+            answers.append(json.loads(proc.stdout.readline()))
+        proc.stdin.close()
+        assert proc.wait(60) == 0
+    finally:
+        proc.kill()
+    assert [a["question"] for a in answers] == [
+        "how do I tail multiple pods",
+        "best recipe for pancakes",
+    ]
+    assert "stern" in answers[0]["results"][0]["text"]
+    assert answers[1]["answered"] is False
 
 
 def test_an_empty_question_prints_usage(env):
