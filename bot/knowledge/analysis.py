@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from importlib import resources
 
 import snowballstemmer
 
@@ -237,6 +238,16 @@ def stem(word: str) -> str:
     if not word.isalpha() or len(word) <= 3:
         return word
     return _stemmer().stemWord(word)
+
+
+@lru_cache(maxsize=1)
+def dictionary_words() -> frozenset[str]:
+    """The words the embedding model's vocabulary holds whole (~22,500, lower case): real words
+    of the language (`peek`, `broke`, `lands`), which a question may use although no note does,
+    so never typos to correct into an index word (`week`, `broker`, `hands`). Misspellings
+    (`multple`, `dokcer`) are not among them: the model only knows those in pieces."""
+    vocab = resources.files("bot.knowledge") / "model" / "vocab.txt"
+    return frozenset(filter(str.isalpha, vocab.read_text(encoding="utf-8").split()))
 
 
 def question_key(question: str) -> str:

@@ -27,7 +27,14 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from bot.chunks import SECTION_SEP
-from bot.knowledge.analysis import STOP_WORDS, SYNONYMS, content_words, stem, words
+from bot.knowledge.analysis import (
+    STOP_WORDS,
+    SYNONYMS,
+    content_words,
+    dictionary_words,
+    stem,
+    words,
+)
 from bot.knowledge.calibration import (
     Calibration,
     Evidence,
@@ -456,6 +463,7 @@ class KnowledgeIndex:
             # Built here, aside, so that the first questions after the swap do not wait for
             # them (30-40 ms at 10,000 chunks).
             pools = _word_pools(snap)
+            dictionary_words()  # read once (~15 ms), here too, not by the first typo's question
             self._snap, self._pools = snap, pools
 
     def _term_id(self, term: str) -> int:
@@ -523,8 +531,9 @@ class KnowledgeIndex:
         return pools
 
     def _corrections(self, snap: _Snapshot, word: str) -> list[str]:
-        """Index words within one typo of `word` (two for long words), closest first."""
-        if len(word) < 4 or not word.isalpha():
+        """Index words within one typo of `word` (two for long words), closest first; none for
+        a real word the notes do not use (`peek` is not a typo of `week`)."""
+        if len(word) < 4 or not word.isalpha() or word in dictionary_words():
             return []
         pools = self._word_pools(snap)
         known = pools.corrections.get(word)

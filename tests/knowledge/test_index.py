@@ -18,7 +18,7 @@ import pytest
 from rapidfuzz.distance import OSA
 
 from bot.chunks import chunk_text_hash
-from bot.knowledge.analysis import content_words, stem
+from bot.knowledge.analysis import content_words, dictionary_words, stem
 from bot.knowledge.calibration import Evidence, Signals, default_calibration
 from bot.knowledge.embed import embedding_text, shared_encoder
 from bot.knowledge.index import (
@@ -112,6 +112,12 @@ def test_misspelled_words_are_corrected_before_the_model_reads_them(index):
     assert index.spelled("kubectl stern") == "kubectl stern"  # known words stay
 
 
+def test_a_real_word_the_notes_do_not_use_is_not_corrected_into_one_they_do(index):
+    # `peek` and `broke` are words, not typos of `week` and `broker`; a real typo still is.
+    assert index.spelled("peek at the broke build") == "peek at the broke build"
+    assert index.spelled("kafka brokr") == "kafka broker"
+
+
 def test_a_correction_follows_the_notes_it_was_made_against():
     # Corrections are remembered per index state: once a note uses the word, it is a word.
     idx = KnowledgeIndex()
@@ -179,8 +185,8 @@ def test_typo_corrections_are_the_nearest_most_common_index_words():
             else:
                 w[i] = rng.choice("abcdef")
         typo = "".join(w)
-        if typo in df or stem(typo) in stems:
-            continue  # a word of the index, or one it already knows by its stem
+        if typo in df or stem(typo) in stems or typo in dictionary_words():
+            continue  # a word of the index or one it knows by its stem, or a real word
         assert idx.spelled(typo) == _closest_by_brute_force(typo, df), typo
         checked += 1
     assert checked > 300
