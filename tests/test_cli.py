@@ -250,6 +250,19 @@ def test_a_notes_file_over_the_size_limit_is_named_and_the_rest_loads(env, tmp_p
     assert "stern" in top["text"]
 
 
+def test_a_named_pipe_given_as_a_notes_file_is_refused_not_waited_on(env, tmp_path):
+    # Reading a FIFO blocks until someone writes to it: `notes load` (and the scheduled sync)
+    # would hang for ever. It is named as not a file, and the rest loads.
+    (tmp_path / "ops.md").write_text("- stern: tail many pods\n")
+    os.mkfifo(tmp_path / "pipe.md")
+    proc = run(
+        ["notes", "load", str(tmp_path / "pipe.md"), str(tmp_path / "ops.md")], env, check=False
+    )
+    assert proc.returncode == 1
+    assert "pipe.md: not a regular file" in proc.stderr
+    assert "loaded 1 files" in proc.stdout
+
+
 def test_a_missing_path_is_a_clear_error(env, tmp_path):
     proc = run(["notes", "load", str(tmp_path / "nope.md")], env, check=False)
     assert proc.returncode == 1

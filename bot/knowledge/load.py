@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,10 +60,18 @@ def _markdown_under(root: Path) -> Iterator[Path]:
 
 def _read_bytes(path: Path, max_bytes: int = MAX_NOTE_BYTES) -> bytes:
     try:
-        with path.open("rb") as f:
-            data = f.read(max_bytes + 1)  # never more: the file may be huge, or still growing
+        # Opened without blocking and checked on the open file: reading a named pipe waits
+        # for a writer forever, and a device never ends.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise NotesError(f"{path}: cannot read it ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotesError(f"{path}: not a regular file (a pipe, device or socket)")
+        try:
+            data = f.read(max_bytes + 1)  # never more: the file may be huge, or still growing
+        except OSError as exc:
+            raise NotesError(f"{path}: cannot read it ({exc.strerror})") from None
     if len(data) > max_bytes:
         raise NotesError(
             f"{path}: larger than {max_bytes / 1e6:g} MB, the limit for one notes file; split "
