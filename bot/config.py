@@ -169,10 +169,17 @@ _KINDS = {"int": "a whole number", "float": "a number", "str": "text"}
 _EXPECTED = re.compile(r"Expected `(\w+)`(?: ([<>]=? \S+))?")
 
 
+# The spellings of a switch pydantic-settings accepted, so that existing .env files still load.
+_SWITCHES = {
+    **dict.fromkeys(("1", "true", "t", "yes", "y", "on"), True),
+    **dict.fromkeys(("0", "false", "f", "no", "n", "off"), False),
+}
+
+
 def _problem(exc: msgspec.ValidationError, kind: Any) -> str:
     """What the value must be, in the README's words rather than msgspec's type names."""
     if kind is bool:
-        return "must be true or false (or 1 / 0)"
+        return "must be true or false (or yes / no, on / off, 1 / 0)"
     found = _EXPECTED.match(str(exc))
     if found is None:
         return str(exc)
@@ -212,6 +219,8 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> 
         given = raw[field.name]
         name = field.name.upper()
         shown = "" if _is_secret(name) else f" (got {given!r})"
+        if field.type is bool and isinstance(given, str):
+            given = _SWITCHES.get(given.strip().lower(), given)
         try:
             value = msgspec.convert(given, field.type, strict=False, dec_hook=_as_secret)
             check = CHECKS.get(field.name)

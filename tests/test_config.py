@@ -130,3 +130,12 @@ def test_an_unreadable_dot_env_is_named(tmp_path):
     (tmp_path / ".env").write_bytes(b"DEVOPSBOT_PORT=3000\nSLACK_BOT_TOKEN=\xff\xfe\n")
     with pytest.raises(ConfigError, match=r"\.env: cannot be read as UTF-8 text"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), ("Yes", True), ("on", True), ("0", False), ("OFF", False)],
+)
+def test_a_switch_takes_the_usual_spellings(monkeypatch, value, expected):
+    monkeypatch.setenv("DEVOPSBOT_ALLOW_PRIVATE_URLS", value)
+    assert load_settings().devopsbot_allow_private_urls is expected
