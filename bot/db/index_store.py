@@ -7,11 +7,10 @@ Every function takes a Session or a bare Connection: the bot passes its sessions
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from typing import TYPE_CHECKING, TypeAlias
 
-from sqlalchemy import ColumnElement, Connection, delete, func, insert, select
+from sqlalchemy import ColumnElement, delete, func, insert, select
 
-from bot.db.sql import insert_ignoring_duplicates
+from bot.db.sql import Store, insert_ignoring_duplicates
 from bot.db.tables import (
     answer_feedback,
     chunk_embeddings,
@@ -20,11 +19,6 @@ from bot.db.tables import (
     sources,
     utcnow,
 )
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-Store: TypeAlias = "Session | Connection"
 
 
 def source_revisions(store: Store) -> dict[int, int]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy import Connection
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+# What store functions run on: the bot's ORM sessions, or a bare Connection (a cold `ask`).
+Store: TypeAlias = "Session | Connection"
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -18,24 +21,22 @@ def aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def dialect_name(store: Session | Connection) -> str:
+def dialect_name(store: Store) -> str:
     """ "sqlite" or "postgresql", for a session or a bare connection alike."""
     bind = store if isinstance(store, Connection) else store.get_bind()
     return bind.dialect.name
 
 
-def insert_ignoring_duplicates(
-    session: Session | Connection, model: object, rows: list[dict[str, Any]]
-) -> int:
+def insert_ignoring_duplicates(store: Store, model: object, rows: list[dict[str, Any]]) -> int:
     """INSERT rows, silently skipping those that hit a unique constraint; returns rows inserted.
 
     `model` is a mapped class or a Core table."""
     if not rows:
         return 0
-    dialect = dialect_name(session)
+    dialect = dialect_name(store)
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    result = session.execute(insert(model).values(rows).on_conflict_do_nothing())
+    result = store.execute(insert(model).values(rows).on_conflict_do_nothing())
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from bot.config import Settings
 from bot.db.models import Article, Feed, Source, utcnow
 from bot.db.outbox import aware, enqueue_articles, enqueue_notice, notice_payload
+from bot.db.sql import dialect_name
 from bot.db.store import feed_by_url, get_or_create_source
 from bot.feeds.discover import advertised_feeds, looks_like_html
 from bot.feeds.fetch import FetchError, FetchResult, check_url_allowed, fetch_feed
@@ -382,7 +383,7 @@ def claim_due_feeds(
         .limit(limit)
     )
     stmt = update(Feed).values(claimed_until=now + lease)
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         picked = (
             ids.with_for_update(skip_locked=True, of=candidate)
             .cte("picked")
