@@ -8,14 +8,14 @@ overlapping the rest), and prints milliseconds per step; the table shows the med
 
 The same runs also time, as whole fresh processes and interleaved so that they share the
 machine's noise: an empty interpreter, one that only imports the libraries `ask` needs (the
-floor any `ask` built on them pays), the same plus pydantic-settings (the settings library
-`ask` used until 2026-12-04, when it is installed), and a real cold `devopsbot ask`.
+floor any `ask` built on them pays), the same plus SQLAlchemy (which `ask` read the store
+through until 2026-12-04; it now reads a current SQLite store with sqlite3), and a real cold
+`devopsbot ask`.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import subprocess
 import sys
@@ -40,31 +40,33 @@ def step(label):
 import click; step("click")
 import bot.cli; step("bot.cli")
 import numpy; step("numpy")
-import sqlalchemy; step("sqlalchemy (Core; ask never imports the ORM)")
-import bot.db.index_store, bot.knowledge.index, bot.knowledge.service
-step("store reads, index, service")
+import bot.knowledge.index, bot.knowledge.service; step("index, service (rapidfuzz, stemmer)")
 import bot.knowledge.sample, bot.render; step("sample, render")
 import msgspec, dotenv; step("msgspec, python-dotenv")
-import bot.config, bot.runtime; step("bot.config, bot.runtime")
+import bot.config, bot.db.reads, bot.db.sqlite_reader; step("bot.config, store reads (sqlite3)")
 settings = bot.config.load_settings(); step("load settings")
-rt = bot.runtime.open_runtime(settings); step("engine and schema check")
-with rt.engine.begin() as conn:
-    bot.knowledge.sample.ensure_sample_data(conn)
-    bot.knowledge.sample.only_sample_data(conn); step("sample data checks (first query)")
-    rt.answerer.load_cached(conn); step("cached index")
-    rt.answerer.sync(conn); step("freshness check")
-    rt.answerer._boosts(conn, "warm up", None); step("votes")
+reader = bot.db.sqlite_reader.open_reader(settings.devopsbot_database_url)
+assert reader is not None, "the sample store should be current"
+step("open the store, schema check")
+bot.db.reads.count_sources(reader)
+bot.knowledge.sample.only_sample_data(reader); step("sample data checks")
+answerer = bot.knowledge.service.Answerer()
+assert answerer.load_cached(reader); step("cached index")
+answerer.stale(reader); step("freshness check")
+answerer._boosts(reader, "warm up", None); step("votes")
+reader.close()
 import onnxruntime, tokenizers; step("model thread: onnxruntime, tokenizers")
 from bot.knowledge.embed import shared_encoder
-shared_encoder().encode(["warm up"]); step("model thread: file check, session, one question")
+shared_encoder().encode(["warm up"]); step("model thread: size check, session, one question")
 """
 
 # What `ask` cannot do without, imported the way `ask` imports (the collector off).
 LIBRARIES = (
-    "import gc; gc.disable(); import click, numpy, sqlalchemy, onnxruntime, tokenizers, msgspec"
+    "import gc; gc.disable(); import click, numpy, sqlite3, onnxruntime, tokenizers, msgspec"
 )
-# The settings library used until 2026-12-04, for comparison: what it would add to that floor.
-WITH_PYDANTIC = LIBRARIES + ", pydantic_settings"
+# What the libraries alone cost when `ask` still read the store through SQLAlchemy Core (until
+# 2026-12-04): the floor it could not go under.
+WITH_SQLALCHEMY = LIBRARIES + ", sqlalchemy"
 
 
 def wall(cmd: list[str], env: dict[str, str]) -> float:
@@ -88,12 +90,11 @@ def main() -> None:
             "imports of the libraries alone": [sys.executable, "-c", LIBRARIES],
             "cold `devopsbot ask`": [*ask[:-1], "how do I tail multiple pods"],
         }
-        if importlib.util.find_spec("pydantic_settings") is not None:
-            whole["the same and pydantic-settings (used before)"] = [
-                sys.executable,
-                "-c",
-                WITH_PYDANTIC,
-            ]
+        whole["the same and SQLAlchemy (read through before)"] = [
+            sys.executable,
+            "-c",
+            WITH_SQLALCHEMY,
+        ]
         walls: dict[str, list[float]] = {label: [] for label in whole}
         for _ in range(args.runs):
             for label, cmd in whole.items():

@@ -295,7 +295,7 @@ def main() -> None:
         quantize_int8(fp32, args.out)
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()
     size = args.out.stat().st_size / 1e6
-    print(f"wrote {args.out} ({size:.1f} MB), sha256 {digest}")
+    print(f"wrote {args.out} ({size:.1f} MB, {args.out.stat().st_size} bytes), sha256 {digest}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import dataclasses
 import gc
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from bot.config import Settings
     from bot.delivery_log import DeliveryStatus, LogEntry
+    from bot.knowledge.index import SearchResult
     from bot.runtime import Runtime
     from bot.slack.channel_access import ChannelAccess
     from bot.subscriptions import SubscriptionView
@@ -36,26 +38,19 @@ SAMPLE_NOTE = (
 
 
 class Context:
-    """Lazily opened runtime, so `--help` and usage errors never touch the database."""
+    """Lazily read settings and opened runtime, so `--help` and usage errors touch neither."""
 
     def __init__(self) -> None:
+        self._settings: Settings | None = None
         self._runtime: Runtime | None = None
 
     @property
     def settings(self) -> Settings:
-        return self.runtime.settings
-
-    @property
-    def database_url(self) -> str | None:
-        """The database URL of the opened runtime (None before it is opened)."""
-        return self._runtime.settings.devopsbot_database_url if self._runtime else None
-
-    @property
-    def runtime(self) -> Runtime:
+        """The settings (read once, logging set up from them); the store stays closed."""
         from bot.config import ConfigError, load_settings
-        from bot.runtime import configure_logging, open_runtime
+        from bot.logs import configure_logging
 
-        if self._runtime is None:
+        if self._settings is None:
             try:
                 settings = load_settings()
             except ConfigError as exc:
@@ -65,7 +60,20 @@ class Context:
                 if settings.devopsbot_log_level != "INFO"
                 else "WARNING"
             )
-            self._runtime = open_runtime(settings)
+            self._settings = settings
+        return self._settings
+
+    @property
+    def database_url(self) -> str | None:
+        """The database URL once the settings are read (None before)."""
+        return self._settings.devopsbot_database_url if self._settings else None
+
+    @property
+    def runtime(self) -> Runtime:
+        from bot.runtime import open_runtime
+
+        if self._runtime is None:
+            self._runtime = open_runtime(self.settings)
             # Closed when the command line is done, not by the collector at exit (see main).
             current = click.get_current_context(silent=True)
             if current is not None:
@@ -191,23 +199,13 @@ def ask(ctx: Context, question: tuple[str, ...], as_json: bool, limit: int) -> N
         from bot.knowledge.embed import shared_encoder
 
         shared_encoder().load_in_background()
-        from bot.knowledge.sample import ensure_sample_data, only_sample_data
         from bot.render import result_json, result_text
 
-        rt = ctx.runtime
-        # A bare Connection, not an ORM session: on a store whose cached index is current,
-        # nothing here needs the ORM, and importing it is a fifth of a cold start.
-        with rt.engine.begin() as conn:
-            if rt.settings.devopsbot_sample_data:
-                ensure_sample_data(conn)
-            using_sample = rt.settings.devopsbot_sample_data and only_sample_data(conn)
-            cached = rt.answerer.load_cached(conn)
-            if rt.answerer.sync(conn) or not cached:
-                rt.answerer.save_cache(conn)
-            empty = len(rt.answerer.index) == 0
-    if using_sample:
+        answers = _Answers(ctx)
+        answers.open()
+    if answers.using_sample:
         click.echo(SAMPLE_NOTE, err=True)
-    elif empty:
+    elif answers.empty:
         click.echo(
             "The knowledge store is empty: load notes with `devopsbot notes load PATH` "
             "or add a feed with `devopsbot feeds add URL`.",
@@ -216,13 +214,94 @@ def ask(ctx: Context, question: tuple[str, ...], as_json: bool, limit: int) -> N
     # From stdin, each question is answered as its line arrives (a pipe that stays open gets
     # its answers as it goes) and only one line is held at a time.
     questions = (q for q in sys.stdin if q.strip()) if text == "-" else iter([text])
-    with rt.engine.connect() as conn:
+    with answers:
         for q in questions:
-            result = rt.answerer.ask(conn, q.strip(), limit=limit)
+            result = answers.ask(q.strip(), limit)
             if as_json or text == "-":
                 click.echo(json.dumps(result_json(result), ensure_ascii=False))
             else:
                 click.echo(result_text(result))
+
+
+class _Answers:
+    """The store and index `ask` answers from.
+
+    A SQLite store whose cached index is current is read through the standard library's sqlite3
+    alone: SQLAlchemy, two fifths of a cold start, is never imported. Any other store, one that
+    needs the sample data, an index built or cached, or one that moves on while questions come
+    in on stdin, is opened the usual way (the runtime: SQLAlchemy, migrations).
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        from bot.knowledge.service import Answerer
+
+        self._ctx = ctx
+        self.answerer = Answerer()
+        self._reader: sqlite3.Connection | None = None
+        self._conn: Any = None
+        self.using_sample = False
+        self.empty = False
+
+    def open(self) -> None:
+        """Load the index: from the cached copy through sqlite3 when it can, else the usual way."""
+        from bot.db.reads import count_sources
+        from bot.db.sqlite_reader import open_reader
+        from bot.knowledge.sample import only_sample_data
+
+        settings = self._ctx.settings
+        reader = open_reader(settings.devopsbot_database_url)
+        if reader is not None:
+            try:
+                needs_sample = settings.devopsbot_sample_data and not count_sources(reader)
+                if not needs_sample and self.answerer.load_cached(reader):
+                    self._reader = reader
+                    self.using_sample = settings.devopsbot_sample_data and only_sample_data(reader)
+                    self.empty = len(self.answerer.index) == 0
+                    return
+            except sqlite3.Error:
+                pass  # the usual way reports what is wrong with the store
+            reader.close()
+        self._open_runtime()
+
+    def _open_runtime(self) -> None:
+        from bot.knowledge.sample import ensure_sample_data, only_sample_data
+
+        rt = self._ctx.runtime
+        # A bare Connection, not an ORM session: nothing here needs the ORM, and importing it
+        # is a fifth of a cold start.
+        with rt.engine.begin() as conn:
+            if rt.settings.devopsbot_sample_data:
+                ensure_sample_data(conn)
+            self.using_sample = rt.settings.devopsbot_sample_data and only_sample_data(conn)
+            cached = self.answerer.load_cached(conn)
+            if self.answerer.sync(conn) or not cached:
+                self.answerer.save_cache(conn)
+            self.empty = len(self.answerer.index) == 0
+
+    def ask(self, question: str, limit: int) -> SearchResult:
+        """One answer from the store as it is now."""
+        if self._reader is not None:
+            try:
+                if not self.answerer.stale(self._reader):
+                    return self.answerer.answer(self._reader, question, limit)
+            except sqlite3.Error:
+                pass  # the usual way reports what is wrong with the store
+            # The store moved on (another process loaded notes): read it the usual way now.
+            self._reader.close()
+            self._reader = None
+        if self._conn is None:
+            self._conn = self._ctx.runtime.engine.connect()
+        return self.answerer.ask(self._conn, question, limit=limit)
+
+    def __enter__(self) -> _Answers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Closed before exit: the last connection to close checkpoints SQLite's write-ahead log.
+        if self._reader is not None:
+            self._reader.close()
+        if self._conn is not None:
+            self._conn.close()
 
 
 # -- notes -----------------------------------------------------------------------------------

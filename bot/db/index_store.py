@@ -1,7 +1,8 @@
-"""What the answer index reads and writes in the store, in SQLAlchemy Core.
+"""What the answer index writes to the store, and the reads that feed an index build, in
+SQLAlchemy Core (the reads answering needs are plain SQL, in bot.db.reads).
 
 Every function takes a Session or a bare Connection: the bot passes its sessions, and a cold
-`devopsbot ask` a Connection, so it never imports the ORM when the cached index is current.
+`devopsbot ask` that has to build its index a Connection, so it never imports the ORM.
 """
 
 from __future__ import annotations
@@ -12,28 +13,12 @@ from sqlalchemy import ColumnElement, delete, func, insert, select
 
 from bot.db.sql import Store, insert_ignoring_duplicates
 from bot.db.tables import (
-    answer_feedback,
     chunk_embeddings,
     chunks,
     index_cache,
     sources,
     utcnow,
 )
-
-
-def source_revisions(store: Store) -> dict[int, int]:
-    """Source id → revision, the cheap check an index runs before answering."""
-    return {sid: rev for sid, rev in store.execute(select(sources.c.id, sources.c.revision))}
-
-
-def count_sources(store: Store) -> int:
-    """How many knowledge sources the store holds."""
-    return store.execute(select(func.count()).select_from(sources)).scalar() or 0
-
-
-def source_keys(store: Store) -> list[str]:
-    """The key (path, URL, `sample:` name) of every source."""
-    return list(store.execute(select(sources.c.key)).scalars())
 
 
 def _vector_of(model: str) -> ColumnElement[bool]:
@@ -120,21 +105,6 @@ def index_rows(store: Store, source_ids: Collection[int], model: str) -> Iterato
             .execution_options(yield_per=1000)
         )
         yield from (tuple(r) for r in store.execute(stmt))
-
-
-def answer_votes(store: Store) -> list[tuple[str, int, str, int]]:
-    """Every 👍/👎 as (question, chunk id, user id, +1/-1)."""
-    f = answer_feedback.c
-    rows = store.execute(select(f.question, f.chunk_id, f.user_id, f.value))
-    return [(r[0], r[1], r[2], r[3]) for r in rows]
-
-
-def cached_index(store: Store, name: str, fingerprint: str) -> bytes | None:
-    """The cached index built from exactly this state of the store, if there is one."""
-    stmt = select(index_cache.c.data).where(
-        index_cache.c.name == name, index_cache.c.fingerprint == fingerprint
-    )
-    return store.execute(stmt).scalar()
 
 
 def save_index_cache(store: Store, name: str, fingerprint: str, data: bytes) -> None:

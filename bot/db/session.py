@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db.errors import check_sqlite_writable, driver_missing, sqlite_path
+from bot.db.schema_version import MIGRATIONS_DIR, VERSION_SQL, head_revision
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.orm import Session, sessionmaker
-
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-_REVISION = re.compile(r'^(down_revision|revision) = "([^"]+)"', re.M)
 
 
 def make_engine(url: str) -> Engine:
@@ -60,26 +55,11 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-@lru_cache(maxsize=1)
-def head_revision() -> str:
-    """The newest migration's id, read from the bundled files (the one nothing revises)."""
-    revisions: set[str] = set()
-    revised: set[str] = set()
-    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        found = dict((k, v) for k, v in _REVISION.findall(path.read_text("utf-8")))
-        if "revision" in found:
-            revisions.add(found["revision"])
-        if "down_revision" in found:
-            revised.add(found["down_revision"])
-    (head,) = revisions - revised
-    return head
-
-
 def schema_is_current(engine: Engine) -> bool:
     """True when the database is already at the newest migration (no Alembic import needed)."""
     try:
         with engine.connect() as conn:
-            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            version = conn.execute(text(VERSION_SQL)).scalar()
     except SQLAlchemyError:
         return False
     return version == head_revision()

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import Connection
 
-from bot.db.index_store import Store, count_sources, source_keys
+from bot.db.reads import Reader, count_sources, source_keys
 from bot.knowledge.embed import MODEL_ID
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from bot.db.sql import Store
 
 SAMPLE_PREFIX = "sample:"
 # Vectors of every sample chunk, made by bench/sample_embeddings.py: no encoding on first run.
@@ -68,6 +69,8 @@ def ensure_sample_data(store: Store) -> bool:
     """
     if count_sources(store):
         return False
+    from sqlalchemy import Connection
+
     if isinstance(store, Connection):
         from sqlalchemy.orm import Session
 
@@ -79,7 +82,7 @@ def ensure_sample_data(store: Store) -> bool:
     return True
 
 
-def only_sample_data(store: Store) -> bool:
+def only_sample_data(store: Reader) -> bool:
     """True when every source in the store is bundled sample data (and there is at least one)."""
     keys = source_keys(store)
     return bool(keys) and all(k.startswith(SAMPLE_PREFIX) for k in keys)

@@ -20,17 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bot.db.index_store import (
-    Store,
-    answer_votes,
-    cached_index,
-    chunks_without_embedding,
-    hashes_without_embedding,
-    index_rows,
-    save_embeddings,
-    save_index_cache,
-    source_revisions,
-)
+from bot.db.reads import Reader, answer_votes, cached_index, source_revisions
 from bot.knowledge.analysis import question_key
 from bot.knowledge.embed import (
     DIM,
@@ -46,6 +36,11 @@ from bot.knowledge.sample import shipped_vectors
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from bot.db.sql import Store
+
+# What writes vectors, the cache or reads whole sources (bot.db.index_store, SQLAlchemy Core) is
+# imported where it runs: answering from a current cached index needs none of it.
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +75,8 @@ def _fingerprint(revisions: dict[int, int]) -> str:
 def store_shipped_vectors(store: Store) -> int:
     """Chunk texts that are the bundled sample's get its shipped vectors: no model needed, so
     even a start-up that encodes nothing indexes them complete. Returns how many it stored."""
+    from bot.db.index_store import hashes_without_embedding, save_embeddings
+
     shipped = shipped_vectors()
     missing = hashes_without_embedding(store, MODEL_ID, shipped.keys()) if shipped else set()
     save_embeddings(store, MODEL_ID, [(h, to_bytes(shipped[h])) for h in missing])
@@ -91,6 +88,8 @@ def embed_missing(store: Store, encoder: Encoder, limit: int | None = None) -> i
 
     Each text is encoded once, whatever how many chunks share it.
     """
+    from bot.db.index_store import chunks_without_embedding, save_embeddings
+
     if not chunks_without_embedding(store, MODEL_ID, 1):
         return 0  # the usual start: every text has its vector, no shipped ones to look up
     done = store_shipped_vectors(store)
@@ -150,7 +149,7 @@ class Answerer:
             self._synced_once = True
             return len(changed)
 
-    def load_cached(self, store: Store) -> bool:
+    def load_cached(self, store: Reader) -> bool:
         """Start from the index cached for exactly this store state, if any (CLI cold starts)."""
         data = cached_index(store, INDEX_CACHE_NAME, _fingerprint(source_revisions(store)))
         if data is None:
@@ -165,6 +164,8 @@ class Answerer:
 
     def save_cache(self, store: Store) -> bool:
         """Cache the index when it is complete and small enough; True when it did."""
+        from bot.db.index_store import save_index_cache
+
         if len(self.index) > INDEX_CACHE_MAX_CHUNKS or self.index.sources_missing_vectors():
             return False
         revisions = self.index.revisions()
@@ -217,7 +218,7 @@ class Answerer:
         """True while a background refresh is running."""
         return self._background is not None and self._background.is_alive()
 
-    def stale(self, store: Store) -> bool:
+    def stale(self, store: Reader) -> bool:
         """True when the store holds sources, revisions or vectors the index has not read yet."""
         return self._vectors_pending or source_revisions(store) != self.index.revisions()
 
@@ -272,11 +273,16 @@ class Answerer:
             self.refresh_in_background(sessions)
         elif self.stale(store):
             self.refresh_in_background(sessions)
+        return self.answer(store, question, limit)
+
+    def answer(self, store: Reader, question: str, limit: int = 3) -> SearchResult:
+        """Answer from the index as it is, never syncing it: for a caller that has checked the
+        index is current (a cold `ask` reading through sqlite3 alone)."""
         vector = self.query_vector(question)
         boosts = self._boosts(store, question, vector)
         return self.index.search(question, limit=limit, query_vector=vector, boosts=boosts)
 
-    def _boosts(self, store: Store, question: str, vector: np.ndarray | None) -> dict[int, float]:
+    def _boosts(self, store: Reader, question: str, vector: np.ndarray | None) -> dict[int, float]:
         rows = answer_votes(store)
         if not rows:
             return {}
@@ -316,6 +322,8 @@ def _release_free_memory() -> None:
 def _source_updates(
     store: Store, source_ids: list[int], revisions: dict[int, int]
 ) -> dict[int, SourceUpdate]:
+    from bot.db.index_store import index_rows
+
     updates: dict[int, SourceUpdate] = {}
     missing = bytes(DIM * 2)  # a zero float16 row for a chunk whose vector is not stored yet
     blobs: list[bytes] = []

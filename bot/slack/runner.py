@@ -26,7 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from bot.config import ConfigError, Settings, load_settings
 from bot.db.errors import store_errors
 from bot.knowledge.sample import ensure_sample_data
-from bot.runtime import Runtime, configure_logging, open_runtime
+from bot.logs import configure_logging
+from bot.runtime import Runtime, open_runtime
 from bot.slack.tokens import Credentials, check_credentials, install_redaction
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from sqlalchemy import func, select
 
-from bot.db.index_store import source_revisions
 from bot.db.models import Article, Chunk, Source
+from bot.db.reads import source_revisions
 from bot.db.store import get_or_create_source, replace_note_chunks
 from bot.feeds.ingest import store_parsed_feed
 from bot.feeds.parse import parse_feed
