@@ -220,6 +220,24 @@ def test_ask_on_a_stored_index_imports_only_what_it_needs(env, tmp_path):
     assert [m for m in modules if m in NOT_FOR_ASK or m.startswith(NOT_FOR_NAMES)] == []
 
 
+def test_ask_writes_nothing_but_its_store(env, tmp_path):
+    """HOME is tmp_path: onnxruntime's telemetry (a record of the machine, kept in
+    ~/.cache/Microsoft for upload) stays off, and nothing else lands beside the store."""
+    run(["ask", "how do I tail multiple pods"], env)  # loads the sample data, then the model
+    run(["ask", "how do I tail multiple pods"], env)  # reads the cached index
+    assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")] == ["devopsbot.db"]
+
+
+def test_a_store_under_the_home_folder_can_be_written_with_a_tilde(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _env("sqlite:///~/team/devopsbot.db", home)
+    for _ in range(2):  # the first run makes the store, the second reads it
+        data = json.loads(run(["ask", "--json", "how do I tail multiple pods"], env).stdout)
+        assert data["results"][0]["title"] == "stern"
+    assert (home / "team" / "devopsbot.db").is_file()
+
+
 def test_ask_closes_the_store_on_its_way_out(env, tmp_path):
     """The process skips the collector at exit; the store is closed first all the same, so
     SQLite checkpoints its write-ahead log and leaves no -wal or -shm file beside it."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db.errors import check_sqlite_writable, driver_missing, sqlite_path
@@ -25,6 +25,10 @@ def make_engine(url: str) -> Engine:
         path = sqlite_path(url)
         if path is not None:
             check_sqlite_writable(path)
+            parsed = make_url(url)
+            if parsed.database and parsed.database.startswith("~"):
+                # sqlite3 takes "~" literally; the user means their home, as the checks did.
+                url = parsed.set(database=str(path)).render_as_string(hide_password=False)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

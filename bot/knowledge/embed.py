@@ -7,6 +7,7 @@ torch is never needed. Vectors are L2-normalized float32.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -29,6 +30,23 @@ _PLACEHOLDER = re.compile(r"\{\{\s*|\s*\}\}")
 _ALTERNATIVES = re.compile(r"\[([^\[\]|]+(?:\|[^\[\]|]+)+)\]")
 _MD_NOISE = re.compile(r"[`*#>]+|\]\([^)]*\)")
 _SPACE = re.compile(r"\s+")
+
+
+# onnxruntime (1.32 here) records the machine (OS, CPU, memory, the program's path) in
+# ~/.cache/Microsoft/DeveloperTools as soon as it is imported, for upload to Microsoft's event
+# collector. A bot that runs in a team's infrastructure does not report on it: off unless the
+# operator sets this variable themselves.
+TELEMETRY_SWITCH = "ORT_DISABLE_TELEMETRY"
+
+
+def _telemetry_off() -> None:
+    """Turn onnxruntime's telemetry off before it is imported (it reads the switch then)."""
+    os.environ.setdefault(TELEMETRY_SWITCH, "1")
+
+
+# At import, on the importing thread, before any model-loading thread starts: changing the
+# environment while another thread reads it is not safe in C.
+_telemetry_off()
 
 
 class EmbeddingError(RuntimeError):
@@ -97,6 +115,7 @@ class Encoder:
         with self._lock:
             if self._session is not None:
                 return
+            _telemetry_off()
             import onnxruntime as ort
             from tokenizers import BertWordPieceTokenizer
 
