@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
+from threadpoolctl import threadpool_limits
 
 from bot.chunks import SECTION_SEP
 from bot.knowledge.analysis import (
@@ -42,6 +43,13 @@ from bot.knowledge.calibration import (
     default_calibration,
     shown_in_full,
 )
+
+# A question's one big product (every chunk vector × the question's) is bound by memory, not
+# arithmetic, and numpy's OpenBLAS ran it on a thread per core whose waking and idling made one
+# question in 30-100 take ~0.1 s more on two cores (10,000 chunks: p99 105-109 ms against
+# 13-17 ms on one thread, in alternating runs; the median is the same). One thread for the
+# process: at 100,000 chunks the median goes from 20-24 to 30 ms and p99 from 120 to 39-46 ms.
+threadpool_limits(1, user_api="blas")
 
 # BM25 constants and field weights: a word in a chunk's title counts like several in its body;
 # the section path is shared by many chunks, so it counts less.

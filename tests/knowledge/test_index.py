@@ -369,3 +369,13 @@ def test_two_near_identical_candidates_make_the_bot_less_sure():
     alike = cal.answer_probability(0.9, 0.6, top, second, Evidence(pair_cosine=0.97))
     apart = cal.answer_probability(0.9, 0.6, top, second, Evidence(pair_cosine=0.2))
     assert alike < apart
+
+
+def test_numpy_products_run_on_one_thread_once_the_index_is_imported():
+    """OpenBLAS's thread pool made one question in 30-100 take ~0.1 s more (bench/speed.py)."""
+    from threadpoolctl import threadpool_info
+
+    import bot.knowledge.index  # noqa: F401
+
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)
