@@ -238,7 +238,6 @@ class _Answers:
         self._ctx = ctx
         self.answerer = Answerer()
         self._reader: sqlite3.Connection | None = None
-        self._conn: Any = None
         self.using_sample = False
         self.empty = False
 
@@ -289,9 +288,10 @@ class _Answers:
             # The store moved on (another process loaded notes): read it the usual way now.
             self._reader.close()
             self._reader = None
-        if self._conn is None:
-            self._conn = self._ctx.runtime.engine.connect()
-        return self.answerer.ask(self._conn, question, limit=limit)
+        # A transaction per question: vectors the sync computes are kept, and SQLite's write
+        # lock is not held while the pipe waits for the next line.
+        with self._ctx.runtime.engine.begin() as conn:
+            return self.answerer.ask(conn, question, limit=limit)
 
     def __enter__(self) -> _Answers:
         return self
@@ -300,8 +300,6 @@ class _Answers:
         # Closed before exit: the last connection to close checkpoints SQLite's write-ahead log.
         if self._reader is not None:
             self._reader.close()
-        if self._conn is not None:
-            self._conn.close()
 
 
 # -- notes -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Read-only access to a SQLite store through the standard library, for a cold `ask`.
+"""Reading a SQLite store through the standard library (never writing it), for a cold `ask`.
 
 Only a store that needs nothing done to it qualifies: the file exists and its schema is at the
 bundled head revision. Anything else (another database, a URL with options, a store to create
