@@ -89,12 +89,12 @@ def main() -> None:
             "empty interpreter (python -c pass)": [sys.executable, "-c", "pass"],
             "imports of the libraries alone": [sys.executable, "-c", LIBRARIES],
             "cold `devopsbot ask`": [*ask[:-1], "how do I tail multiple pods"],
+            "the same and SQLAlchemy (read through before)": [
+                sys.executable,
+                "-c",
+                WITH_SQLALCHEMY,
+            ],
         }
-        whole["the same and SQLAlchemy (read through before)"] = [
-            sys.executable,
-            "-c",
-            WITH_SQLALCHEMY,
-        ]
         walls: dict[str, list[float]] = {label: [] for label in whole}
         for _ in range(args.runs):
             for label, cmd in whole.items():

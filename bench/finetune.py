@@ -294,8 +294,8 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         quantize_int8(fp32, args.out)
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()
-    size = args.out.stat().st_size / 1e6
-    print(f"wrote {args.out} ({size:.1f} MB, {args.out.stat().st_size} bytes), sha256 {digest}")
+    size = args.out.stat().st_size
+    print(f"wrote {args.out} ({size / 1e6:.1f} MB, {size} bytes), sha256 {digest}")
 
 
 if __name__ == "__main__":

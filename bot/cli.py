@@ -238,8 +238,14 @@ class _Answers:
         self._ctx = ctx
         self.answerer = Answerer()
         self._reader: sqlite3.Connection | None = None
+        # True until the first question: open() has just brought the index up to date.
+        self._current = False
         self.using_sample = False
-        self.empty = False
+
+    @property
+    def empty(self) -> bool:
+        """The store holds nothing to answer from."""
+        return len(self.answerer.index) == 0
 
     def open(self) -> None:
         """Load the index: from the cached copy through sqlite3 when it can, else the usual way."""
@@ -254,8 +260,8 @@ class _Answers:
                 needs_sample = settings.devopsbot_sample_data and not count_sources(reader)
                 if not needs_sample and self.answerer.load_cached(reader):
                     self._reader = reader
+                    self._current = True
                     self.using_sample = settings.devopsbot_sample_data and only_sample_data(reader)
-                    self.empty = len(self.answerer.index) == 0
                     return
             except sqlite3.Error:
                 pass  # the usual way reports what is wrong with the store
@@ -275,22 +281,25 @@ class _Answers:
             cached = self.answerer.load_cached(conn)
             if self.answerer.sync(conn) or not cached:
                 self.answerer.save_cache(conn)
-            self.empty = len(self.answerer.index) == 0
+        self._current = True
 
     def ask(self, question: str, limit: int) -> SearchResult:
-        """One answer from the store as it is now."""
+        """One answer from the store as it is now (the first one from what open() just read)."""
+        current, self._current = self._current, False
         if self._reader is not None:
             try:
-                if not self.answerer.stale(self._reader):
+                if current or not self.answerer.stale(self._reader):
                     return self.answerer.answer(self._reader, question, limit)
             except sqlite3.Error:
-                pass  # the usual way reports what is wrong with the store
+                current = False  # the usual way reports what is wrong with the store
             # The store moved on (another process loaded notes): read it the usual way now.
             self._reader.close()
             self._reader = None
         # A transaction per question: vectors the sync computes are kept, and SQLite's write
         # lock is not held while the pipe waits for the next line.
         with self._ctx.runtime.engine.begin() as conn:
+            if current:
+                return self.answerer.answer(conn, question, limit)
             return self.answerer.ask(conn, question, limit=limit)
 
     def __enter__(self) -> _Answers:

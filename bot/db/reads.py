@@ -44,8 +44,7 @@ def source_keys(store: Reader) -> list[str]:
 
 def answer_votes(store: Reader) -> list[tuple[str, int, str, int]]:
     """Every 👍/👎 as (question, chunk id, user id, +1/-1)."""
-    sql = "SELECT question, chunk_id, user_id, value FROM answer_feedback"
-    return [(q, cid, user, value) for q, cid, user, value in rows(store, sql)]
+    return rows(store, "SELECT question, chunk_id, user_id, value FROM answer_feedback")
 
 
 def cached_index(store: Reader, name: str, fingerprint: str) -> bytes | None:

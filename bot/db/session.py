@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db.errors import check_sqlite_writable, driver_missing, sqlite_path
@@ -23,13 +23,12 @@ def make_engine(url: str) -> Engine:
     """
     if url.startswith("sqlite"):
         path = sqlite_path(url)
+        target: str | URL = url
         if path is not None:
             check_sqlite_writable(path)
-            parsed = make_url(url)
-            if parsed.database and parsed.database.startswith("~"):
-                # sqlite3 takes "~" literally; the user means their home, as the checks did.
-                url = parsed.set(database=str(path)).render_as_string(hide_password=False)
-        engine = create_engine(url, connect_args={"timeout": 30})
+            # The file just checked (`~` expanded: sqlite3 would take it literally).
+            target = make_url(url).set(database=str(path))
+        engine = create_engine(target, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:

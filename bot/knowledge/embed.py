@@ -36,17 +36,11 @@ _SPACE = re.compile(r"\s+")
 # ~/.cache/Microsoft/DeveloperTools as soon as it is imported, for upload to Microsoft's event
 # collector. A bot that runs in a team's infrastructure does not report on it: off unless the
 # operator sets this variable themselves.
+# Set here, at import (before onnxruntime is, which reads it then), on the importing thread and
+# before any model-loading thread starts: changing the environment while another thread reads
+# it is not safe in C.
 TELEMETRY_SWITCH = "ORT_DISABLE_TELEMETRY"
-
-
-def _telemetry_off() -> None:
-    """Turn onnxruntime's telemetry off before it is imported (it reads the switch then)."""
-    os.environ.setdefault(TELEMETRY_SWITCH, "1")
-
-
-# At import, on the importing thread, before any model-loading thread starts: changing the
-# environment while another thread reads it is not safe in C.
-_telemetry_off()
+os.environ.setdefault(TELEMETRY_SWITCH, "1")
 
 
 class EmbeddingError(RuntimeError):
@@ -115,7 +109,6 @@ class Encoder:
         with self._lock:
             if self._session is not None:
                 return
-            _telemetry_off()
             import onnxruntime as ort
             from tokenizers import BertWordPieceTokenizer
 
