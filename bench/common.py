@@ -8,7 +8,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from bot.db.session import make_engine, session_factory, upgrade
 from bot.db.store import get_or_create_source, replace_note_chunks
 from bot.feeds.ingest import store_parsed_feed
 from bot.feeds.parse import parse_feed
+from bot.knowledge.load import sync_notes
 from bot.knowledge.notes import chunk_markdown
 from bot.knowledge.service import Answerer
 
@@ -141,16 +142,20 @@ def save_team_notes(session: Session, count: int) -> None:
 
 
 def build_store(
-    tmp: str, corpus: str, saved_notes: int = 0
+    tmp: str, corpus: str, saved_notes: int = 0, notes: Sequence[Path] = ()
 ) -> tuple[sessionmaker[Session], Answerer, float]:
-    """A real SQLite store with `corpus` ("seed" or "public": public pages plus the seeds) and
+    """A real SQLite store with `corpus` ("seed", "public": public pages plus the seeds, or
+    "notes": only the Markdown files and folders in `notes`, loaded as `notes load` does) and
     `saved_notes` notes saved from Slack, embedded and indexed the way the bot does it; returns
     sessions, answerer, build seconds."""
     engine = make_engine(f"sqlite:///{tmp}/{corpus}.db")
     upgrade(engine)
     sessions = session_factory(engine)
     with sessions.begin() as session:
-        load_seeds(session)
+        if corpus == "notes":
+            sync_notes(session, list(notes))
+        else:
+            load_seeds(session)
         if corpus == "public":
             load_public_corpus(session)
         if saved_notes:

@@ -3,7 +3,7 @@ same chunks: SQLite FTS5 (porter, bm25), bm25s, and the embedding model alone.
 
     pip install -e '.[bench]'
     python bench/quality.py [--sets seed,extra,public,calibration] [--repeat N] [--verbose]
-                            [--saved-notes N]
+                            [--saved-notes N] [--notes PATH ... --questions FILE]
 
 Sets: `seed` (../shared/eval/dev-questions.jsonl over the seed notes and feeds), `extra`
 (bench/extra-questions.jsonl, same corpus), `public` (../shared/eval/public-dev-questions.jsonl
@@ -11,6 +11,10 @@ over the 689 public pages loaded with the seeds), `calibration` (bench/calibrati
 the set the answer calibrator is fit on: a training-fit figure, not a held-out one).
 `--saved-notes 200` adds 200 notes saved from Slack about the team's own services
 (bench/team_notes.py) to every store: they must not push the right answers down.
+
+Your own notes: `--notes PATH [--notes PATH ...] --questions FILE` adds a set `notes` over a
+store holding only those Markdown files and folders (questions in the eval README's format).
+`bench/other-notes.md` uses it for notes nobody tuned the engine on.
 """
 
 from __future__ import annotations
@@ -251,15 +255,34 @@ def main() -> None:
         metavar="N",
         help="add N notes saved from Slack (bench/team_notes.py) to every store",
     )
+    parser.add_argument(
+        "--notes",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a Markdown file or folder for the `notes` set (repeatable)",
+    )
+    parser.add_argument("--questions", type=Path, help="the questions of the `notes` set")
     args = parser.parse_args()
+    if bool(args.notes) != bool(args.questions):
+        parser.error("--notes and --questions go together")
+    sets = dict(SETS)
+    if args.notes:
+        sets["notes"] = (args.questions, "notes")
+        if "--sets" not in sys.argv:
+            args.sets = "notes"
     names = [s.strip() for s in args.sets.split(",") if s.strip()]
+    unknown = [n for n in names if n not in sets]
+    if unknown:
+        parser.error(f"unknown set {', '.join(unknown)}; known: {', '.join(sets)}")
     out: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         stores: dict[str, Answerer] = {}
         for name in names:
-            path, corpus = SETS[name]
+            path, corpus = sets[name]
             if corpus not in stores:
-                _, answerer, built = build_store(tmp, corpus, args.saved_notes)
+                _, answerer, built = build_store(tmp, corpus, args.saved_notes, args.notes)
                 print(f"{corpus} store: {len(answerer.index)} chunks, index built in {built:.1f} s")
                 stores[corpus] = answerer
             out[name] = evaluate(
@@ -268,6 +291,8 @@ def main() -> None:
     results = Path(__file__).parent / "results"
     results.mkdir(exist_ok=True)
     name = f"quality-saved{args.saved_notes}.json" if args.saved_notes else "quality.json"
+    if args.notes:
+        name = f"quality-{args.questions.stem}.json"
     (results / name).write_text(json.dumps(out, indent=2))
 
 

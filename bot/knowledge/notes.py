@@ -28,6 +28,9 @@ _INDENTED_FENCE = re.compile(r"^[ \t]+(?:`{3,}|~{3,})", re.M)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^(?:---|\.\.\.)[ \t]*$\n?", re.M | re.S)
 _YAML_KEY = re.compile(r"^[A-Za-z_][\w.-]*[ \t]*:(?:[ \t]|$)", re.M)
 _YAML_TITLE = re.compile(r"^title[ \t]*:[ \t]*(.*?)[ \t]*$", re.M)
+# Jekyll markup on a line of its own: a kramdown attribute list (`{: .-three-column}`) or a
+# Liquid tag (`{% raw %}`, `{% include toc.html %}`).
+_MARKUP_LINE = re.compile(r"^[ \t]*(?:\{:[^}\n]*\}|\{%[^\n]*?%\})[ \t]*$", re.M)
 _MAX_TITLE = 80
 _MAX_NAME_CHARS = 40
 _MAX_NAME_WORDS = 5
@@ -39,6 +42,11 @@ _MAX_LABEL_WORDS = 4
 class _State:
     headings: list[tuple[int, str]] = field(default_factory=list)
     bold_title: str = ""
+    # Whether the current section has had a block yet, and whether its first was code: then
+    # its author writes the description after each command (`docker volume prune` / "Delete
+    # all the volumes"), not before it.
+    opened: bool = False
+    trailing: bool = False
 
     def heading_path(self) -> list[str]:
         return [text for _, text in self.headings]
@@ -282,6 +290,15 @@ class _Lead:
     start: int
 
 
+@dataclass
+class _Trail:
+    """The description written after a code block, and where the walk resumes."""
+
+    text: str
+    end: int
+    next: int
+
+
 class _Chunker:
     """One walk over a document's tokens, keeping the heading path and enclosing bullets."""
 
@@ -376,8 +393,10 @@ class _Chunker:
                 self.quote_depth += 1 if kind == "blockquote_open" else -1
                 i += 1
             elif kind == "ordered_list_open":
+                self.open_section(kind)
                 i = self.ordered_list(i, None)
             elif kind == "bullet_list_open":
+                self.open_section(kind)
                 self.plan_bullet_merge(i)
                 i += 1
             elif kind == "list_item_open":
@@ -393,16 +412,45 @@ class _Chunker:
                 self.heading(i)
                 i += 3
             elif kind == "paragraph_open":
+                self.open_section(kind)
                 i = self.paragraph(i)
             elif kind in ("fence", "code_block"):
+                self.open_section(kind)
                 title = self.state.bold_title or self.heading_title("code")
-                self.code_chunk(i, title, None)
-                i += 1
+                trail = self.trailing_description(i + 1)
+                self.code_chunk(i, title, None, trail)
+                i = trail.next if trail else i + 1
             elif kind == "table_open":
+                self.open_section(kind)
                 i = self.table(i, None)
             else:
                 i += 1
         return self.chunks
+
+    def open_section(self, kind: str) -> None:
+        if not self.state.opened:
+            self.state.opened = True
+            self.state.trailing = kind in ("fence", "code_block")
+
+    def trailing_description(self, j: int) -> _Trail | None:
+        """The plain paragraph right after a code block, in a section whose first block is code."""
+        tokens = self.tokens
+        if not self.state.trailing or j >= len(tokens) or tokens[j].type != "paragraph_open":
+            return None
+        inline = tokens[j + 1]
+        flat = _one_line(plain_inline(inline))
+        if (
+            not flat
+            or flat.endswith(":")  # it introduces what follows
+            or len(flat) > _MAX_LEAD
+            or _is_bold_line(inline)
+            or _only_images(inline)
+            or _only_anchor_links(inline)
+            or _is_code_paragraph(tokens, j)
+        ):
+            return None
+        span = tokens[j].map or [0, 0]
+        return _Trail(self.unwrapped(span), span[1], j + 3)
 
     def heading(self, i: int) -> None:
         level = int(self.tokens[i].tag[1])
@@ -411,6 +459,7 @@ class _Chunker:
         if title:
             self.state.headings.append((level, title))
         self.state.bold_title = ""
+        self.state.opened = self.state.trailing = False
 
     def list_item(self, i: int) -> None:
         tok = self.tokens[i]
@@ -418,7 +467,7 @@ class _Chunker:
         own = plain_inline(inline) if inline is not None else ""
         path = self.state.heading_path()
         section = self.section()
-        if own and tok.map:
+        if own and tok.map and not (inline is not None and _only_anchor_links(inline)):
             text, end = self.item_text(i), tok.map[1]
             if i in self.merged:
                 code = self.merged[i]
@@ -447,7 +496,11 @@ class _Chunker:
         item_close = _close_index(self.tokens, last)
         inline = _first_inline(self.tokens, last)
         simple = item_close == last + 4  # one paragraph, nothing nested under it
-        if inline is not None and simple and plain_inline(inline).endswith(":"):
+        # A fence on the very next line, with no blank line, is written as part of the bullet
+        # ("… use something like" / ```` ```sh ````) even though Markdown ends the list there.
+        para, code = self.tokens[last + 1].map, self.tokens[close + 1].map
+        attached = bool(para and code and para[1] == code[0])
+        if inline is not None and simple and (plain_inline(inline).endswith(":") or attached):
             self.merged[last] = close + 1
             self.taken.add(close + 1)
 
@@ -487,12 +540,17 @@ class _Chunker:
         self.emit(title, self.section(), text, start, span[1])
         return close + 1
 
-    def code_chunk(self, i: int, title: str, lead: _Lead | None) -> None:
+    def code_chunk(
+        self, i: int, title: str, lead: _Lead | None, trail: _Trail | None = None
+    ) -> None:
         tok = self.tokens[i]
         text, start = self.code_text(i), (tok.map or [None])[0]
+        end = tok.map[1] if tok.map else None
         if lead is not None:
             text, start = (lead.text + "\n" if lead.text else "") + text, lead.start
-        self.emit(title, self.section(), text, start, tok.map[1] if tok.map else None)
+        if trail is not None:
+            text, end = text + "\n" + trail.text, trail.end
+        self.emit(title, self.section(), text, start, end)
 
     def paragraph(self, i: int) -> int:
         tokens = self.tokens
@@ -521,7 +579,7 @@ class _Chunker:
             if nxt_type == "table_open":
                 return self.table(nxt, lead)
             return self.ordered_list(nxt, lead)
-        if body and not _only_images(inline):
+        if body and not _only_images(inline) and not _only_anchor_links(inline):
             self.emit(
                 self.heading_title(short_title(body)),
                 self.section(),
@@ -559,7 +617,7 @@ class _Chunker:
 def chunk_markdown(text: str) -> list[ChunkDraft]:
     """Split a Markdown document into answerable chunks with heading paths and line ranges."""
     _, body = _front_matter(_normalize(text))
-    return _Chunker(_repair_fences(body)).run()
+    return _Chunker(_drop_markup_lines(_repair_fences(body))).run()
 
 
 def _normalize(text: str) -> str:
@@ -591,3 +649,43 @@ def _only_images(inline: Token) -> bool:
     return bool(kids) and all(
         c.type == "image" or (c.type == "text" and not c.content.strip()) for c in kids
     )
+
+
+def _only_anchor_links(inline: Token) -> bool:
+    """True for a table-of-contents line: links to headings of this page and nothing else."""
+    links = 0
+    depth = 0
+    for child in inline.children or []:
+        if child.type == "link_open":
+            href = str(child.attrs.get("href", ""))
+            if not href.startswith("#"):
+                return False
+            links += 1
+            depth += 1
+        elif child.type == "link_close":
+            depth -= 1
+        elif depth == 0 and not _is_separator(child):
+            return False
+    return links > 0
+
+
+def _is_separator(child: Token) -> bool:
+    """Whitespace, a line break or punctuation between links (" · ", " | ")."""
+    if child.type in ("softbreak", "hardbreak"):
+        return True
+    return child.type == "text" and not any(ch.isalnum() for ch in child.content)
+
+
+def _drop_markup_lines(text: str) -> str:
+    """Blank Jekyll markup lines outside code, keeping line numbers."""
+    if not _MARKUP_LINE.search(text):
+        return text
+    lines = text.split("\n")
+    code = set()
+    for tok in _md.parse(text):
+        if tok.type in ("fence", "code_block") and tok.map:
+            code.update(range(*tok.map))
+    for n, line in enumerate(lines):
+        if n not in code and _MARKUP_LINE.match(line):
+            lines[n] = ""
+    return "\n".join(lines)

@@ -334,3 +334,86 @@ def test_a_line_ending_with_a_colon_introduces_the_code_after_it():
         "`kubectl rollout restart deploy/web`"
     )
     assert (restart.line_start, restart.line_end) == (9, 12)
+
+
+def test_a_section_that_opens_with_code_keeps_each_description_after_its_command():
+    # The cheat-sheet habit: the command first, what it does on the line below.
+    text = (
+        "### Systems\n\n"
+        "```sh\ndocker system df\n```\n\n"
+        "Show docker disk usage\n\n"
+        "```sh\ndocker system events\n```\n\n"
+        "Get real time events from the server\n"
+    )
+    usage, events = chunk_markdown(text)
+    assert usage.text == "```\ndocker system df\n```\nShow docker disk usage"
+    assert events.text == "```\ndocker system events\n```\nGet real time events from the server"
+    assert (usage.line_start, usage.line_end) == (3, 7)
+    assert usage.title == events.title == "Systems"
+
+
+def test_a_section_that_opens_with_prose_still_leads_its_code_with_it():
+    text = (
+        "### Systems\n\n"
+        "Show docker disk usage\n\n"
+        "```sh\ndocker system df\n```\n\n"
+        "Get real time events from the server\n\n"
+        "```sh\ndocker system events\n```\n"
+    )
+    usage, events = chunk_markdown(text)
+    assert usage.text.startswith("```\ndocker system df")
+    assert usage.title == "Show docker disk usage"
+    assert events.text.startswith("```\ndocker system events")
+    assert events.title == "Get real time events from the server"
+
+
+def test_a_fence_written_right_under_a_bullet_belongs_to_it():
+    text = (
+        "## Everyday use\n\n"
+        "- To get a file's permissions in octal, use something like\n"
+        "```sh\nstat -c '%a %n' /etc/timezone\n```\n\n"
+        "- Use `pstree -p` to see the process tree.\n\n"
+        "```sh\nunrelated --example\n```\n"
+    )
+    octal, pstree, unrelated = chunk_markdown(text)
+    assert octal.text == (
+        "To get a file's permissions in octal, use something like\n"
+        "```\nstat -c '%a %n' /etc/timezone\n```"
+    )
+    # Past a blank line, without a colon, the code is not the bullet's.
+    assert pstree.text == "Use `pstree -p` to see the process tree."
+    assert unrelated.text == "```\nunrelated --example\n```"
+
+
+def test_a_table_of_contents_is_not_indexed():
+    text = (
+        "# Guide\n\n"
+        "- [Basics](#basics)\n"
+        "  - [Shells](#shells)\n"
+        "- [Everyday use](#everyday-use)\n\n"
+        "[Back to top](#guide) · [Basics](#basics)\n\n"
+        "## Basics\n\n"
+        "- See [the runbook](https://wiki.example.com/runbook) for paging.\n"
+        "- [Deploy checklist](https://wiki.example.com/deploy)\n"
+    )
+    assert [c.text for c in chunk_markdown(text)] == [
+        "See [the runbook](https://wiki.example.com/runbook) for paging.",
+        "[Deploy checklist](https://wiki.example.com/deploy)",
+    ]
+
+
+def test_jekyll_markup_lines_are_not_text():
+    text = (
+        "---\ntitle: Screen\n---\n{% raw %}\n\n"
+        "## Basics\n"
+        "{: .-three-column}\n\n"
+        "| Key | Action |\n| --- | --- |\n| `C-a d` | detach |\n"
+        "{: .-shortcuts}\n\n"
+        "```jinja\n{% if ansible_os_family == 'Debian' %}\n{: not_markup }\n```\n"
+        "{% endraw %}\n"
+    )
+    table, code = chunk_markdown(text)
+    assert "{:" not in table.text
+    assert table.text.endswith("| `C-a d` | detach |")
+    # In code the same lines are the code.
+    assert code.text == "```\n{% if ansible_os_family == 'Debian' %}\n{: not_markup }\n```"
