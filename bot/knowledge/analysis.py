@@ -10,8 +10,12 @@ import snowballstemmer
 
 # Words carry dots, dashes and underscores inside (`kubectl`, `m5a`, `systemd-nspawn`,
 # `proxy_pass`); we split those into parts as well so both forms match.
-_WORD = re.compile(r"[a-z0-9]+(?:[._\-'][a-z0-9]+)*")
+_WORD = re.compile(r"[a-z0-9]+(?:[._\-'][a-z0-9]+)*", re.I)
 _PARTS = re.compile(r"[a-z0-9]+")
+# Identifiers written in CamelCase (`KubePodCrashLooping`, `StatefulSet`, `etcdNoLeader`,
+# `CPUThrottlingHigh`) are split into their words too, so "pod crash looping" finds the alert.
+_CAMEL = re.compile(r"[a-z][A-Z]|[A-Z]{2}[a-z]")
+_CAMEL_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _TRAILING = re.compile(r"[\s?!.]+$")
 
 STOP_WORDS = frozenset(
@@ -259,13 +263,17 @@ def question_key(question: str) -> str:
 def words(text: str) -> list[str]:
     """Lower-case words of `text`, compound words followed by their parts."""
     out: list[str] = []
-    for word in _WORD.findall(text.lower()):
-        word = word.replace("'", "")
+    for raw in _WORD.findall(text):
+        word = raw.lower().replace("'", "")
         out.append(word)
-        if not word.isalnum():
-            parts = _PARTS.findall(word)
-            if len(parts) > 1:
-                out.extend(parts)
+        parts = _PARTS.findall(word) if not word.isalnum() else [word]
+        if _CAMEL.search(raw):
+            camel = _CAMEL_PARTS.findall(raw)
+            # `IPv6`, `iOS`: a one-letter piece means the capitals are no word boundaries.
+            if all(len(p) > 1 or p.isdigit() for p in camel):
+                parts = [p.lower() for p in camel]
+        if len(parts) > 1:
+            out.extend(parts)
     return out
 
 

@@ -379,3 +379,21 @@ def test_numpy_products_run_on_one_thread_once_the_index_is_imported():
 
     blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
     assert blas and all(pool["num_threads"] == 1 for pool in blas)
+
+
+RUNBOOKS = (
+    "# KubePodCrashLooping\n\n## Meaning\n\nThe container exits soon after it starts and the"
+    " kubelet restarts it with a growing back-off.\n\n"
+    "# KubeNodeNotReady\n\n## Meaning\n\nThe kubelet stopped posting its status for a while.\n\n"
+    "# KubeJobFailed\n\n## Meaning\n\nThe job exhausted its retries without completing.\n"
+)
+
+
+def test_words_inside_a_camel_case_name_match_the_question():
+    # Alert and resource names (`KubePodCrashLooping`, `StatefulSet`) are read word by word.
+    chunks = _indexed(chunk_markdown(RUNBOOKS))
+    idx = KnowledgeIndex()
+    idx.replace_source(1, 1, chunks, [None] * len(chunks))  # words alone: no vectors
+    assert idx.search("pod crash looping").hits[0].chunk.section == "KubePodCrashLooping › Meaning"
+    assert idx.search("node not ready").hits[0].chunk.section == "KubeNodeNotReady › Meaning"
+    assert content_words("IPv6 on iOS") == ["ipv6", "ios"]  # no one-letter pieces
