@@ -36,6 +36,8 @@ _MAX_NAME_CHARS = 40
 _MAX_NAME_WORDS = 5
 _MAX_LEAD = 200
 _MAX_LABEL_WORDS = 4
+# A section this short, of prose and unnamed bullets, is also indexed whole (see close_section).
+_MAX_SECTION_CHARS = 1500
 
 
 @dataclass
@@ -103,6 +105,12 @@ def bullet_name(text: str) -> str | None:
     if len(flat) <= _MAX_NAME_CHARS and len(flat.split()) <= _MAX_NAME_WORDS:
         return flat.rstrip(":")
     return None
+
+
+def _named_explicitly(text: str) -> bool:
+    """A bullet written as `name: description` or `name - description`."""
+    head, sep, _ = _split_name(_one_line(text))
+    return bool(sep and head and len(head) <= _MAX_TITLE)
 
 
 def _split_name(line: str) -> tuple[str, str, str]:
@@ -290,6 +298,10 @@ class _Lead:
     start: int
 
 
+# Blocks that make a section more than prose and plain bullets.
+_NOT_PROSE = frozenset(("fence", "code_block", "table_open", "blockquote_open", "html_block"))
+
+
 @dataclass
 class _Trail:
     """The description written after a code block, and where the walk resumes."""
@@ -314,6 +326,9 @@ class _Chunker:
         # Bullets that introduce the code block after their list, and those code blocks.
         self.merged: dict[int, int] = {}
         self.taken: set[int] = set()
+        # Where the current section's blocks start, and its first chunk.
+        self.section_start = 0
+        self.section_first = 0
 
     # Source text -------------------------------------------------------------------------
 
@@ -409,8 +424,10 @@ class _Chunker:
                 # Everything nested in a bullet is already part of that bullet's chunk.
                 i += 1
             elif kind == "heading_open":
+                self.close_section(i)
                 self.heading(i)
                 i += 3
+                self.section_start, self.section_first = i, len(self.chunks)
             elif kind == "paragraph_open":
                 self.open_section(kind)
                 i = self.paragraph(i)
@@ -425,7 +442,51 @@ class _Chunker:
                 i = self.table(i, None)
             else:
                 i += 1
+        self.close_section(len(tokens))
         return self.chunks
+
+    def close_section(self, end: int) -> None:
+        """Add the whole of a short section of prose and unnamed bullets as one more chunk.
+
+        A runbook's "Diagnosis" is a few checks that answer "what do I check" together, while
+        each check alone answers a narrower question; both are indexed, and results never show
+        a chunk nested in one already shown. Named bullets (`stern: …`), code and tables are
+        separate answers by construction, so their sections are left as they are.
+        """
+        tokens = self.tokens
+        start, path = self.section_start, self.state.heading_path()
+        if not path or len(self.chunks) - self.section_first < 2:
+            return
+        parts: list[str] = []
+        for j in range(start, end):
+            tok = tokens[j]
+            if tok.type in _NOT_PROSE or _is_code_paragraph(tokens, j):
+                return
+            if tok.type == "inline" and _is_bold_line(tok):
+                return
+            if tok.type == "list_item_open":
+                inline = _first_inline(tokens, j)
+                if inline is not None and _named_explicitly(plain_inline(inline)):
+                    return  # a catalogue (`execsnoop: …`), each entry its own answer
+            if tok.level != 0 or tok.nesting == -1:
+                continue
+            if tok.type == "paragraph_open":
+                inline = tokens[j + 1]
+                if not (_only_images(inline) or _only_anchor_links(inline)):
+                    parts.append(self.unwrapped(tok.map or [0, 0]))
+            elif tok.type == "bullet_list_open":
+                close = _close_index(tokens, j)
+                for k in range(j + 1, close):
+                    if tokens[k].type == "list_item_open" and tokens[k].level == 1:
+                        parts.append("- " + self.item_text(k))
+            elif tok.type == "ordered_list_open":
+                parts.append(self.dedented(tok.map))
+        text = "\n".join(p for p in parts if p)
+        spans = [t.map for t in tokens[start:end] if t.map and t.level == 0]
+        if not spans or len(text) > _MAX_SECTION_CHARS:
+            return
+        first, last = spans[0][0], max(span[1] for span in spans)
+        self.emit(path[-1], SECTION_SEP.join(path), text, first, last)
 
     def open_section(self, kind: str) -> None:
         if not self.state.opened:
@@ -574,6 +635,15 @@ class _Chunker:
             lead = _Lead(title, self.unwrapped(span), span[0])
             self.code_chunk(nxt, lead.title, lead)
             return _after_block(tokens, nxt)
+        elif colon and nxt_type == "bullet_list_open" and self.checklist(nxt):
+            # "Other things to check:" and its bullets answer "what do I check" together; each
+            # bullet, chunked as usual next, still answers its own narrower question.
+            list_span = tokens[nxt].map or span
+            text = self.unwrapped(span) + "\n" + self.dedented(list_span)
+            if len(text) <= _MAX_SECTION_CHARS:
+                title = self.heading_title(_shorten(flat).rstrip(":"))
+                self.emit(title, self.section(), text, span[0], list_span[1])
+                return nxt
         elif colon and nxt_type in ("ordered_list_open", "table_open"):
             lead = _Lead(_shorten(flat).rstrip(":"), self.unwrapped(span), span[0])
             if nxt_type == "table_open":
@@ -588,6 +658,23 @@ class _Chunker:
                 span[1],
             )
         return nxt
+
+    def checklist(self, i: int) -> bool:
+        """A bullet list of plain items: none named (`stern: …`), none holding code or a table,
+        and no code right after it (its last bullet may introduce that code)."""
+        tokens = self.tokens
+        close = _close_index(tokens, i)
+        if self.item_stack or _is_code(tokens, close + 1):
+            return False
+        for k in range(i + 1, close):
+            tok = tokens[k]
+            if tok.type in _NOT_PROSE or _is_code_paragraph(tokens, k):
+                return False
+            if tok.type == "list_item_open" and tok.level == tokens[i].level + 1:
+                inline = _first_inline(tokens, k)
+                if inline is None or _named_explicitly(plain_inline(inline)):
+                    return False
+        return True
 
     def unwrapped(self, span: list[int]) -> str:
         return _unwrap(self.source(span))

@@ -396,10 +396,9 @@ def test_a_table_of_contents_is_not_indexed():
         "- See [the runbook](https://wiki.example.com/runbook) for paging.\n"
         "- [Deploy checklist](https://wiki.example.com/deploy)\n"
     )
-    assert [c.text for c in chunk_markdown(text)] == [
-        "See [the runbook](https://wiki.example.com/runbook) for paging.",
-        "[Deploy checklist](https://wiki.example.com/deploy)",
-    ]
+    texts = [c.text for c in chunk_markdown(text)]
+    assert not [t for t in texts if "](#" in t]
+    assert "[Deploy checklist](https://wiki.example.com/deploy)" in texts
 
 
 def test_jekyll_markup_lines_are_not_text():
@@ -417,3 +416,73 @@ def test_jekyll_markup_lines_are_not_text():
     assert table.text.endswith("| `C-a d` | detach |")
     # In code the same lines are the code.
     assert code.text == "```\n{% if ansible_os_family == 'Debian' %}\n{: not_markup }\n```"
+
+
+RUNBOOK = """---
+title: Kube Pod Crash Looping
+---
+
+# KubePodCrashLooping
+
+## Diagnosis
+
+- Check pod events via `kubectl describe pod $POD`.
+- Check pod logs via `kubectl logs $POD --previous`.
+
+Other things to check:
+
+- app waits for other services to start, such as database
+- missing files such as configmaps/secrets/volumes
+
+## Mitigation
+
+Talk with developers about the app's defaults.
+"""
+
+
+def test_a_short_section_of_checks_is_also_one_answer():
+    chunks = chunk_markdown(RUNBOOK)
+    whole = [c for c in chunks if c.text.startswith("- Check pod events")]
+    assert len(whole) == 1
+    assert whole[0].title == "Diagnosis"
+    assert whole[0].section == "KubePodCrashLooping › Diagnosis"
+    assert whole[0].text == (
+        "- Check pod events via `kubectl describe pod $POD`.\n"
+        "- Check pod logs via `kubectl logs $POD --previous`.\n"
+        "Other things to check:\n"
+        "- app waits for other services to start, such as database\n"
+        "- missing files such as configmaps/secrets/volumes"
+    )
+    assert whole[0].line_start == 9 and whole[0].line_end >= 15  # the section's lines
+    # Each check is still an answer of its own, for the narrower question.
+    assert any(c.text == "Check pod logs via `kubectl logs $POD --previous`." for c in chunks)
+
+
+def test_a_line_ending_with_a_colon_keeps_its_checklist_with_it():
+    chunks = chunk_markdown(RUNBOOK)
+    listed = [c for c in chunks if c.text.startswith("Other things to check:")]
+    assert [c.text for c in listed] == [
+        "Other things to check:\n"
+        "- app waits for other services to start, such as database\n"
+        "- missing files such as configmaps/secrets/volumes"
+    ]
+    assert listed[0].title == "Diagnosis"
+
+
+def test_a_catalogue_of_named_entries_is_not_merged_into_one_answer():
+    text = (
+        "## Core Tools\n\n"
+        "- stern: tail many pods at once\n"
+        "- k9s: a terminal UI for the cluster\n\n"
+        "Also worth a look:\n\n"
+        "- kubectx: switch contexts\n"
+        "- kubens: switch namespaces\n"
+    )
+    texts = [c.text for c in chunk_markdown(text)]
+    assert texts == [
+        "stern: tail many pods at once",
+        "k9s: a terminal UI for the cluster",
+        "Also worth a look:",
+        "kubectx: switch contexts",
+        "kubens: switch namespaces",
+    ]
