@@ -28,9 +28,13 @@ _INDENTED_FENCE = re.compile(r"^[ \t]+(?:`{3,}|~{3,})", re.M)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^(?:---|\.\.\.)[ \t]*$\n?", re.M | re.S)
 _YAML_KEY = re.compile(r"^[A-Za-z_][\w.-]*[ \t]*:(?:[ \t]|$)", re.M)
 _YAML_TITLE = re.compile(r"^title[ \t]*:[ \t]*(.*?)[ \t]*$", re.M)
-# Jekyll markup on a line of its own: a kramdown attribute list (`{: .-three-column}`) or a
-# Liquid tag (`{% raw %}`, `{% include toc.html %}`).
-_MARKUP_LINE = re.compile(r"^[ \t]*(?:\{:[^}\n]*\}|\{%[^\n]*?%\})[ \t]*$", re.M)
+# Site-generator markup on a line of its own: a kramdown attribute list (`{: .-three-column}`),
+# a Liquid tag (`{% raw %}`) or a Hugo shortcode (`{{< hint info >}}`, `{{% /notice %}}`).
+_MARKUP_LINE = re.compile(
+    r"^[ \t]*(?:\{:[^}\n]*\}|\{%[^\n]*?%\}|\{\{[<%][^\n]*?[>%]\}\})[ \t]*$", re.M
+)
+# A Hugo link to another page of the site: `[Disk full]({{< ref "./DiskFull.md" >}})`.
+_HUGO_REF = re.compile(r"\]\(\{\{[<%]\s*(?:rel)?ref\s+\"([^\"\n]*)\"\s*[>%]\}\}\)")
 _MAX_TITLE = 80
 _MAX_NAME_CHARS = 40
 _MAX_NAME_WORDS = 5
@@ -764,7 +768,9 @@ def _is_separator(child: Token) -> bool:
 
 
 def _drop_markup_lines(text: str) -> str:
-    """Blank Jekyll markup lines outside code, keeping line numbers."""
+    """Blank site-generator markup lines outside code, keeping line numbers; a Hugo page link
+    becomes the plain relative link it stands for."""
+    text = _HUGO_REF.sub(r"](\1)", text)
     if not _MARKUP_LINE.search(text):
         return text
     lines = text.split("\n")

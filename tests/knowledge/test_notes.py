@@ -486,3 +486,14 @@ def test_a_catalogue_of_named_entries_is_not_merged_into_one_answer():
         "kubectx: switch contexts",
         "kubens: switch namespaces",
     ]
+
+
+def test_hugo_shortcodes_are_markup_and_page_links_stay_links():
+    text = (
+        "## Mitigation\n\n"
+        "{{< hint warning >}}\n"
+        'See [Disk full]({{< ref "./DiskFull.md" >}}) first.\n'
+        "{{< /hint >}}\n"
+    )
+    (only,) = chunk_markdown(text)
+    assert only.text == "See [Disk full](./DiskFull.md) first."
