@@ -33,6 +33,11 @@ _YAML_TITLE = re.compile(r"^title[ \t]*:[ \t]*(.*?)[ \t]*$", re.M)
 _MARKUP_LINE = re.compile(
     r"^[ \t]*(?:\{:[^}\n]*\}|\{%[^\n]*?%\}|\{\{[<%][^\n]*?[>%]\}\})[ \t]*$", re.M
 )
+# An MkDocs admonition (`!!! warning "Before you start"`, `??? tip`): its body is indented by
+# four spaces, which plain Markdown reads as a code block.
+_ADMONITION = re.compile(r"^( {0,3})(?:!!!|\?\?\?\+?)[ \t]+[\w-]+(?:[ \t]+\"([^\"\n]*)\")?[ \t]*$")
+# A GitHub or Obsidian alert's marker line (`> [!WARNING]`, `> [!note] Title`).
+_ALERT = re.compile(r"^([ \t]*>[ \t>]*)\[![a-z]+\][-+]?[ \t]*", re.I)
 # A Hugo link to another page of the site: `[Disk full]({{< ref "./DiskFull.md" >}})`.
 _HUGO_REF = re.compile(r"\]\(\{\{[<%]\s*(?:rel)?ref\s+\"([^\"\n]*)\"\s*[>%]\}\}\)")
 _MAX_TITLE = 80
@@ -708,7 +713,42 @@ class _Chunker:
 def chunk_markdown(text: str) -> list[ChunkDraft]:
     """Split a Markdown document into answerable chunks with heading paths and line ranges."""
     _, body = _front_matter(_normalize(text))
-    return _Chunker(_drop_markup_lines(_repair_fences(body))).run()
+    return _Chunker(_drop_markup_lines(_repair_fences(_plain_callouts(body)))).run()
+
+
+def _plain_callouts(text: str) -> str:
+    """MkDocs admonitions and GitHub alerts as the plain Markdown they hold, line for line.
+
+    An admonition's title becomes a bold line (it titles a code block after it, as a bold line
+    does) and its body loses the four spaces that would make it code; an alert loses its marker.
+    """
+    if "!!!" not in text and "???" not in text and "[!" not in text:
+        return text
+    lines = text.split("\n")
+    fence = ""
+    n = 0
+    while n < len(lines):
+        line = lines[n]
+        opener = _FENCE_LINE.match(line)
+        if opener and len(line) - len(line.lstrip()) < 4:
+            run = opener.group(1)
+            if not fence:
+                fence = run
+            elif run[0] == fence[0] and len(run) >= len(fence) and not opener.group(2).strip():
+                fence = ""
+        elif not fence and (match := _ADMONITION.match(line)):
+            indent, title = match.group(1), match.group(2)
+            lines[n] = f"{indent}**{title}**" if title else ""
+            body = indent + "    "
+            n += 1
+            while n < len(lines) and (not lines[n].strip() or lines[n].startswith(body)):
+                lines[n] = indent + lines[n][len(body) :] if lines[n].strip() else ""
+                n += 1
+            continue
+        elif not fence and (match := _ALERT.match(line)):
+            lines[n] = match.group(1) + line[match.end() :]
+        n += 1
+    return "\n".join(lines)
 
 
 def _normalize(text: str) -> str:

@@ -497,3 +497,28 @@ def test_hugo_shortcodes_are_markup_and_page_links_stay_links():
     )
     (only,) = chunk_markdown(text)
     assert only.text == "See [Disk full](./DiskFull.md) first."
+
+
+def test_an_mkdocs_admonition_is_prose_not_code():
+    text = (
+        "## Failover\n\n"
+        '!!! warning "Before you start"\n'
+        "    Make sure replication lag is below 10 seconds,\n"
+        "    or writes are lost.\n\n"
+        "!!! tip\n\n"
+        "    Check the lag first:\n\n"
+        "    ```bash\n    psql -c 'select 1'\n    ```\n\n"
+        "```\n!!! note\n    inside code it stays code\n```\n"
+    )
+    warning, tip, code = chunk_markdown(text)
+    assert warning.text == (
+        "**Before you start** Make sure replication lag is below 10 seconds, or writes are lost."
+    )
+    assert (warning.line_start, warning.line_end) == (3, 5)
+    assert tip.text == "Check the lag first:\n```\npsql -c 'select 1'\n```"
+    assert code.text == "```\n!!! note\n    inside code it stays code\n```"
+
+
+def test_a_github_alert_marker_is_not_text():
+    (note,) = chunk_markdown("> [!WARNING]\n> Fence the old primary before it comes back.\n")
+    assert note.text == "Fence the old primary before it comes back."
