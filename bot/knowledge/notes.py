@@ -323,10 +323,14 @@ class _Trail:
 class _Chunker:
     """One walk over a document's tokens, keeping the heading path and enclosing bullets."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, title: str | None = None) -> None:
         self.lines = text.split("\n")
         self.tokens = _md.parse(text)
         self.state = _State()
+        if title and not any(t.type == "heading_open" and t.tag == "h1" for t in self.tokens):
+            # A page whose site renders its front matter `title:` as the H1 (Jekyll, Hugo):
+            # the title heads every section as the H1 would (`Docker CLI › Manage images`).
+            self.state.headings.append((0, title))
         self.chunks: list[ChunkDraft] = []
         # Titles of the bullets enclosing the token being walked: they extend the section
         # path so `execsnoop` keeps its parent `bcc-tools`.
@@ -712,8 +716,9 @@ class _Chunker:
 
 def chunk_markdown(text: str) -> list[ChunkDraft]:
     """Split a Markdown document into answerable chunks with heading paths and line ranges."""
-    _, body = _front_matter(_normalize(text))
-    return _Chunker(_drop_markup_lines(_repair_fences(_plain_callouts(body)))).run()
+    front, body = _front_matter(_normalize(text))
+    title = _yaml_title(front) if front is not None else None
+    return _Chunker(_drop_markup_lines(_repair_fences(_plain_callouts(body))), title).run()
 
 
 def _plain_callouts(text: str) -> str:

@@ -522,3 +522,18 @@ def test_an_mkdocs_admonition_is_prose_not_code():
 def test_a_github_alert_marker_is_not_text():
     (note,) = chunk_markdown("> [!WARNING]\n> Fence the old primary before it comes back.\n")
     assert note.text == "Fence the old primary before it comes back."
+
+
+def test_a_front_matter_title_heads_a_page_without_its_own_h1():
+    # Jekyll and Hugo render `title:` as the page's H1; the chunks sit under it as they would.
+    page = "---\ntitle: tmux\n---\n\n## Panes\n\n    C-b %       # split vertically\n"
+    (panes,) = chunk_markdown(page)
+    assert panes.section == "tmux › Panes"
+    assert panes.title == "Panes"
+    # A page with an H1 of its own keeps it as the root: the title would only repeat it.
+    runbook = (
+        "---\ntitle: Kube Pod Crash Looping\n---\n"
+        "# KubePodCrashLooping\n\n## Meaning\n\nIt restarts.\n"
+    )
+    (meaning,) = chunk_markdown(runbook)
+    assert meaning.section == "KubePodCrashLooping › Meaning"
