@@ -499,9 +499,13 @@ class _Chunker:
         if not spans or len(text) > _MAX_SECTION_CHARS:
             return
         first, last = spans[0][0], max(span[1] for span in spans)
+        inside = self.chunks[self.section_first :]
+        if any(c.line_start == first + 1 and (c.line_end or 0) >= last for c in inside):
+            return  # one chunk already holds it all ("Check why HPA was unable to scale:" …)
         self.emit(path[-1], SECTION_SEP.join(path), text, first, last)
 
     def open_section(self, kind: str) -> None:
+        """Note the section's first block: a section opening with code describes after it."""
         if not self.state.opened:
             self.state.opened = True
             self.state.trailing = kind in ("fence", "code_block")

@@ -537,3 +537,15 @@ def test_a_front_matter_title_heads_a_page_without_its_own_h1():
     )
     (meaning,) = chunk_markdown(runbook)
     assert meaning.section == "KubePodCrashLooping › Meaning"
+
+
+def test_a_section_that_is_one_checklist_is_indexed_once():
+    text = (
+        "## Diagnosis\n\n"
+        "Check why the autoscaler was unable to scale:\n\n"
+        "- max replicas too low\n"
+        "- requests too low for the load\n"
+    )
+    texts = [c.text for c in chunk_markdown(text)]
+    whole = "Check why the autoscaler was unable to scale:\n- max replicas too low\n"
+    assert [t for t in texts if t.startswith(whole)] == [whole + "- requests too low for the load"]
