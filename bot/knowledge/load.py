@@ -148,7 +148,7 @@ class SyncReport:
 
 # Bump when the chunker changes what it makes of the same bytes: every notes file stored with an
 # older hash is then re-chunked once by the next load or sync, with no command to remember.
-CHUNKER_VERSION = b"chunker-8\x00"
+CHUNKER_VERSION = b"chunker-9\x00"
 
 
 def note_file_hash(path: Path) -> str:

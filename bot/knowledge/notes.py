@@ -38,6 +38,10 @@ _MARKUP_LINE = re.compile(
 _ADMONITION = re.compile(r"^( {0,3})(?:!!!|\?\?\?\+?)[ \t]+[\w-]+(?:[ \t]+\"([^\"\n]*)\")?[ \t]*$")
 # A GitHub or Obsidian alert's marker line (`> [!WARNING]`, `> [!note] Title`).
 _ALERT = re.compile(r"^([ \t]*>[ \t>]*)\[![a-z]+\][-+]?[ \t]*", re.I)
+# A link that leaves the notes (`https:`, `mailto:`, `slack:` …), and one to a heading of this
+# page or to another Markdown page or folder of the notes (a script or a PDF is no page).
+_LINK_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:", re.I)
+_PAGE_LINK = re.compile(r"^(?!//)(?:[^#?]*(?:\.(?:md|markdown|mdx)|/))?(?:[?#].*)?$", re.I)
 # A Hugo link to another page of the site: `[Disk full]({{< ref "./DiskFull.md" >}})`.
 _HUGO_REF = re.compile(r"\]\(\{\{[<%]\s*(?:rel)?ref\s+\"([^\"\n]*)\"\s*[>%]\}\}\)")
 _MAX_TITLE = 80
@@ -491,7 +495,9 @@ class _Chunker:
                 close = _close_index(tokens, j)
                 for k in range(j + 1, close):
                     if tokens[k].type == "list_item_open" and tokens[k].level == 1:
-                        parts.append("- " + self.item_text(k))
+                        inline = _first_inline(tokens, k)
+                        if inline is None or not _only_anchor_links(inline):
+                            parts.append("- " + self.item_text(k))
             elif tok.type == "ordered_list_open":
                 parts.append(self.dedented(tok.map))
         text = "\n".join(p for p in parts if p)
@@ -691,6 +697,8 @@ class _Chunker:
                 inline = _first_inline(tokens, k)
                 if inline is None or _named_explicitly(plain_inline(inline)):
                     return False
+                if _only_anchor_links(inline):
+                    return False  # navigation, not things to check
         return True
 
     def unwrapped(self, span: list[int]) -> str:
@@ -792,13 +800,15 @@ def _only_images(inline: Token) -> bool:
 
 
 def _only_anchor_links(inline: Token) -> bool:
-    """True for a table-of-contents line: links to headings of this page and nothing else."""
+    """True for a line of navigation: links to headings of this page or to other pages of the
+    same notes (`[PostgreSQL](docs/patroni/postgres.md)`), and nothing else. Those pages are
+    indexed themselves; a link to another site may be the only trace of it, so it stays."""
     links = 0
     depth = 0
     for child in inline.children or []:
         if child.type == "link_open":
             href = str(child.attrs.get("href", ""))
-            if not href.startswith("#"):
+            if not _PAGE_LINK.match(href) or _LINK_SCHEME.match(href):
                 return False
             links += 1
             depth += 1

@@ -549,3 +549,18 @@ def test_a_section_that_is_one_checklist_is_indexed_once():
     texts = [c.text for c in chunk_markdown(text)]
     whole = "Check why the autoscaler was unable to scale:\n- max replicas too low\n"
     assert [t for t in texts if t.startswith(whole)] == [whole + "- requests too low for the load"]
+
+
+def test_a_list_of_links_to_other_pages_of_the_notes_is_navigation():
+    text = (
+        "## Services\n\n"
+        "- [PostgreSQL](docs/patroni/postgres.md)\n"
+        "- [Redis](docs/redis/) · [Sentinel](docs/redis/sentinel.md#failover)\n"
+        "- [Backup script](scripts/backup.sh)\n"
+        "- [Status page](https://status.example.com)\n"
+    )
+    texts = [c.text for c in chunk_markdown(text)]
+    # The pages are indexed themselves; a script or another site is only reachable from here.
+    assert "[Backup script](scripts/backup.sh)" in texts
+    assert "[Status page](https://status.example.com)" in texts
+    assert not [t for t in texts if ".md" in t or "docs/redis/" in t]
