@@ -21,6 +21,10 @@ every calibration question:
    written, see calibration-questions.md);
 6. no public-corpus page is the target of more than MAX_PER_PAGE questions.
 
+A chunk that holds two or more other chunks of its note whole (a short section or a checklist,
+indexed next to its bullets) counts for checks 2 and 3 only when a question has no other right
+chunk: it holds several answers, so two questions matching it need not share an answer.
+
 Also checks each question's shape (a `q`, a known `kind`, a non-empty label list of strings).
 Prints one line per failure and a summary; exits 1 if anything failed. The dev questions are only
 used to mark chunks as taken; their wording is never printed.
@@ -83,6 +87,30 @@ def shape_problems(question: dict) -> list[str]:
     return [f"a {kind} question has `{k}` labels" for k in wrong]
 
 
+def containers(chunks: list) -> set[int]:
+    """Indexes of the note chunks whose lines hold two or more other chunks of the same note."""
+    by_source: dict[int, list[int]] = {}
+    for i, c in enumerate(chunks):
+        if c.kind == "note" and c.line_start is not None:
+            by_source.setdefault(c.source_id, []).append(i)
+    out: set[int] = set()
+    for members in by_source.values():
+        spans = [
+            (chunks[i].line_start, chunks[i].line_end or chunks[i].line_start) for i in members
+        ]
+        for i, (start, end) in zip(members, spans, strict=True):
+            inner = sum(1 for s, e in spans if start <= s and e <= end and (s, e) != (start, end))
+            if inner >= 2:
+                out.add(i)
+    return out
+
+
+def leaves(indexes: list[int], held: set[int]) -> list[int]:
+    """The right chunks that are not containers, unless containers are all there is."""
+    own = [i for i in indexes if i not in held]
+    return own or indexes
+
+
 def answers(indexes: list[int], chunks: list) -> set:
     """The distinct answers among these chunks: a note chunk, or a whole article."""
     return {
@@ -129,6 +157,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         _, answerer, _ = build_store(tmp, "public")
     chunks = answerer.index._snap.chunks
+    held = containers(chunks)
 
     taken: dict[int, str] = {}  # chunk index → which avoided set counts it as right
     avoided_q: dict[str, str] = {}  # normalised `q` → which avoided set has it
@@ -138,7 +167,7 @@ def main() -> int:
             continue
         for dev in load_questions(path):
             avoided_q.setdefault(normalised(dev.get("q", "")), path.name)
-            for i in right_chunks(dev, chunks):
+            for i in leaves(right_chunks(dev, chunks), held):
                 taken.setdefault(i, path.name)
 
     seed_names = {md.name for md in SEEDS.glob("*.md")}
@@ -161,7 +190,7 @@ def main() -> int:
         kind = q.get("kind")
         counts[str(kind)] += 1
         if kind in ("note", "article") and not malformed:
-            right = right_chunks(q, chunks)
+            right = leaves(right_chunks(q, chunks), held)
             n = len(answers(right, chunks))
             sizes.append(n)
             if args.verbose:
