@@ -245,7 +245,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--sets", default="seed,extra,public,calibration")
+    parser.add_argument("--sets", help="default: seed,extra,public,calibration; notes with --notes")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per question")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument(
@@ -270,8 +270,7 @@ def main() -> None:
     sets = dict(SETS)
     if args.notes:
         sets["notes"] = (args.questions, "notes")
-        if "--sets" not in sys.argv:
-            args.sets = "notes"
+    args.sets = args.sets or ("notes" if args.notes else ",".join(SETS))
     names = [s.strip() for s in args.sets.split(",") if s.strip()]
     unknown = [n for n in names if n not in sets]
     if unknown:

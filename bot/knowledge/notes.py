@@ -112,18 +112,18 @@ def _is_bold_line(token: Token) -> bool:
 def bullet_name(text: str) -> str | None:
     """What the author named a bullet: `name: description`, or a short line of its own."""
     flat = _one_line(text)
-    head, sep, _ = _split_name(flat)
-    if sep and head and len(head) <= _MAX_TITLE:
-        return head
+    named = _explicit_name(flat)
+    if named:
+        return named
     if len(flat) <= _MAX_NAME_CHARS and len(flat.split()) <= _MAX_NAME_WORDS:
         return flat.rstrip(":")
     return None
 
 
-def _named_explicitly(text: str) -> bool:
-    """A bullet written as `name: description` or `name - description`."""
+def _explicit_name(text: str) -> str | None:
+    """The name of a bullet written as `name: description` or `name - description`."""
     head, sep, _ = _split_name(_one_line(text))
-    return bool(sep and head and len(head) <= _MAX_TITLE)
+    return head if sep and head and len(head) <= _MAX_TITLE else None
 
 
 def _split_name(line: str) -> tuple[str, str, str]:
@@ -311,6 +311,10 @@ class _Lead:
     start: int
 
 
+# The blocks a section's walk meets at its top level.
+_BLOCKS = frozenset(
+    ("paragraph_open", "fence", "code_block", "bullet_list_open", "ordered_list_open", "table_open")
+)
 # Blocks that make a section more than prose and plain bullets.
 _NOT_PROSE = frozenset(("fence", "code_block", "table_open", "blockquote_open", "html_block"))
 
@@ -421,14 +425,16 @@ class _Chunker:
                 i += 1 if tok.type in ("fence", "code_block") else 3
                 continue
             kind = tok.type
+            if kind in _BLOCKS and not self.state.opened:
+                # A section that opens with code describes each command after it.
+                self.state.opened = True
+                self.state.trailing = kind in ("fence", "code_block")
             if kind in ("blockquote_open", "blockquote_close"):
                 self.quote_depth += 1 if kind == "blockquote_open" else -1
                 i += 1
             elif kind == "ordered_list_open":
-                self.open_section(kind)
                 i = self.ordered_list(i, None)
             elif kind == "bullet_list_open":
-                self.open_section(kind)
                 self.plan_bullet_merge(i)
                 i += 1
             elif kind == "list_item_open":
@@ -441,21 +447,16 @@ class _Chunker:
                 # Everything nested in a bullet is already part of that bullet's chunk.
                 i += 1
             elif kind == "heading_open":
-                self.close_section(i)
                 self.heading(i)
                 i += 3
-                self.section_start, self.section_first = i, len(self.chunks)
             elif kind == "paragraph_open":
-                self.open_section(kind)
                 i = self.paragraph(i)
             elif kind in ("fence", "code_block"):
-                self.open_section(kind)
                 title = self.state.bold_title or self.heading_title("code")
                 trail = self.trailing_description(i + 1)
                 self.code_chunk(i, title, None, trail)
                 i = trail.next if trail else i + 1
             elif kind == "table_open":
-                self.open_section(kind)
                 i = self.table(i, None)
             else:
                 i += 1
@@ -475,6 +476,7 @@ class _Chunker:
         if not path or len(self.chunks) - self.section_first < 2:
             return
         parts: list[str] = []
+        first, last = -1, -1
         for j in range(start, end):
             tok = tokens[j]
             if tok.type in _NOT_PROSE or _is_code_paragraph(tokens, j):
@@ -483,38 +485,33 @@ class _Chunker:
                 return
             if tok.type == "list_item_open":
                 inline = _first_inline(tokens, j)
-                if inline is not None and _named_explicitly(plain_inline(inline)):
+                if inline is not None and _explicit_name(plain_inline(inline)):
                     return  # a catalogue (`execsnoop: …`), each entry its own answer
             if tok.level != 0 or tok.nesting == -1:
                 continue
+            if tok.map:
+                first = tok.map[0] if first < 0 else first
+                last = max(last, tok.map[1])
             if tok.type == "paragraph_open":
                 inline = tokens[j + 1]
-                if not (_only_images(inline) or _only_anchor_links(inline)):
+                if not (_only_images(inline) or _only_page_links(inline)):
                     parts.append(self.unwrapped(tok.map or [0, 0]))
             elif tok.type == "bullet_list_open":
                 close = _close_index(tokens, j)
                 for k in range(j + 1, close):
                     if tokens[k].type == "list_item_open" and tokens[k].level == 1:
                         inline = _first_inline(tokens, k)
-                        if inline is None or not _only_anchor_links(inline):
+                        if inline is None or not _only_page_links(inline):
                             parts.append("- " + self.item_text(k))
             elif tok.type == "ordered_list_open":
                 parts.append(self.dedented(tok.map))
         text = "\n".join(p for p in parts if p)
-        spans = [t.map for t in tokens[start:end] if t.map and t.level == 0]
-        if not spans or len(text) > _MAX_SECTION_CHARS:
+        if first < 0 or len(text) > _MAX_SECTION_CHARS:
             return
-        first, last = spans[0][0], max(span[1] for span in spans)
         inside = self.chunks[self.section_first :]
         if any(c.line_start == first + 1 and (c.line_end or 0) >= last for c in inside):
             return  # one chunk already holds it all ("Check why HPA was unable to scale:" …)
         self.emit(path[-1], SECTION_SEP.join(path), text, first, last)
-
-    def open_section(self, kind: str) -> None:
-        """Note the section's first block: a section opening with code describes after it."""
-        if not self.state.opened:
-            self.state.opened = True
-            self.state.trailing = kind in ("fence", "code_block")
 
     def trailing_description(self, j: int) -> _Trail | None:
         """The plain paragraph right after a code block, in a section whose first block is code."""
@@ -529,7 +526,7 @@ class _Chunker:
             or len(flat) > _MAX_LEAD
             or _is_bold_line(inline)
             or _only_images(inline)
-            or _only_anchor_links(inline)
+            or _only_page_links(inline)
             or _is_code_paragraph(tokens, j)
         ):
             return None
@@ -537,6 +534,8 @@ class _Chunker:
         return _Trail(self.unwrapped(span), span[1], j + 3)
 
     def heading(self, i: int) -> None:
+        self.close_section(i)
+        self.section_start, self.section_first = i + 3, len(self.chunks)
         level = int(self.tokens[i].tag[1])
         title = _one_line(plain_inline(self.tokens[i + 1]))
         self.state.headings = [(lv, t) for lv, t in self.state.headings if lv < level]
@@ -551,7 +550,7 @@ class _Chunker:
         own = plain_inline(inline) if inline is not None else ""
         path = self.state.heading_path()
         section = self.section()
-        if own and tok.map and not (inline is not None and _only_anchor_links(inline)):
+        if inline is not None and own and tok.map and not _only_page_links(inline):
             text, end = self.item_text(i), tok.map[1]
             if i in self.merged:
                 code = self.merged[i]
@@ -672,7 +671,7 @@ class _Chunker:
             if nxt_type == "table_open":
                 return self.table(nxt, lead)
             return self.ordered_list(nxt, lead)
-        if body and not _only_images(inline) and not _only_anchor_links(inline):
+        if body and not _only_images(inline) and not _only_page_links(inline):
             self.emit(
                 self.heading_title(short_title(body)),
                 self.section(),
@@ -695,9 +694,9 @@ class _Chunker:
                 return False
             if tok.type == "list_item_open" and tok.level == tokens[i].level + 1:
                 inline = _first_inline(tokens, k)
-                if inline is None or _named_explicitly(plain_inline(inline)):
+                if inline is None or _explicit_name(plain_inline(inline)):
                     return False
-                if _only_anchor_links(inline):
+                if _only_page_links(inline):
                     return False  # navigation, not things to check
         return True
 
@@ -799,7 +798,7 @@ def _only_images(inline: Token) -> bool:
     )
 
 
-def _only_anchor_links(inline: Token) -> bool:
+def _only_page_links(inline: Token) -> bool:
     """True for a line of navigation: links to headings of this page or to other pages of the
     same notes (`[PostgreSQL](docs/patroni/postgres.md)`), and nothing else. Those pages are
     indexed themselves; a link to another site may be the only trace of it, so it stays."""
